@@ -1,0 +1,98 @@
+"""Model builders, selected by name.
+
+Every model takes a batch of 48x48x1 ``float32`` faces with values 0-255 and returns
+softmax probabilities in :data:`model.spec.LABELS` order. Scaling to 0-1 is the first
+layer of the model (``Rescaling``), so callers never normalise.
+
+Only built-in Keras layers are used: a file saved from these models loads with
+``safe_mode=True`` and without importing this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+from keras import layers
+
+from model.spec import INPUT_SHAPE, NUM_CLASSES
+
+
+def _input() -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    inputs = keras.Input(shape=INPUT_SHAPE, name="face")
+    return inputs, layers.Rescaling(1.0 / 255.0, name="scale_0_1")(inputs)
+
+
+def _conv_bn(x, filters: int, kernel: int, strides: int = 1, name: str = ""):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build_seed(weight_decay: float = 0.0) -> keras.Model:
+    """The seed project's 12-conv all-convolutional ``EmotionRecognitionCNN`` (reference).
+
+    conv 16-5, 16-5/2, 32-5, 32-5/2, 64-3, 64-3/2, 64-1, 128-3/2, 256-1, 128-3/2, 256-1,
+    7-3/2, batch norm after each hidden conv, dropout 0.4 after the 48- and 24-pixel
+    stages and 0.3 after the deeper ones, logits flattened: 0.56 M params, 44 MFLOP.
+    """
+    del weight_decay  # the seed used none; accepted so all builders share a signature
+    inputs, x = _input()
+    plan = [  # (filters, kernel, stride, dropout after)
+        (16, 5, 1, None), (16, 5, 2, 0.4),
+        (32, 5, 1, None), (32, 5, 2, 0.4),
+        (64, 3, 1, None), (64, 3, 2, 0.3), (64, 1, 1, None),
+        (128, 3, 2, 0.3), (256, 1, 1, None),
+        (128, 3, 2, 0.3), (256, 1, 1, None),
+    ]  # fmt: skip
+    for i, (filters, kernel, stride, drop) in enumerate(plan):
+        x = _conv_bn(x, filters, kernel, stride, name=f"c{i + 1}")
+        if drop:
+            x = layers.Dropout(drop, name=f"drop{i + 1}")(x)
+    x = layers.Conv2D(NUM_CLASSES, 3, strides=2, padding="same", name="c12_conv")(x)
+    x = layers.GlobalAveragePooling2D(name="logits")(x)  # 1x1 spatial: a flatten
+    outputs = layers.Softmax(name="probs")(x)
+    return keras.Model(inputs, outputs, name="seed")
+
+
+def build_vgg(
+    widths: tuple[int, ...] = (32, 64, 128, 256), weight_decay: float = 5e-4, name: str = "vgg"
+) -> keras.Model:
+    """VGG-style net: one conv at 48 px, then two 3x3 convs per stage at 24, 12 and 6 px.
+
+    Batch norm and ReLU after each conv, max-pooling between stages, global average
+    pooling, dropout and one dense layer. L2 weight decay on the kernels.
+    """
+    reg = keras.regularizers.L2(weight_decay) if weight_decay else None
+    inputs, x = _input()
+
+    def conv(x, filters, name):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=reg, name=f"{name}_conv")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        return layers.ReLU(name=f"{name}_relu")(x)
+
+    x = conv(x, widths[0], "s1a")
+    for stage, filters in enumerate(widths[1:], start=2):
+        x = layers.MaxPooling2D(2, name=f"pool{stage - 1}")(x)
+        x = conv(x, filters, f"s{stage}a")
+        x = conv(x, filters, f"s{stage}b")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(0.4, name="drop")(x)
+    x = layers.Dense(NUM_CLASSES, kernel_regularizer=reg, name="logits")(x)
+    outputs = layers.Softmax(name="probs")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {
+    "seed": build_seed,
+    "vgg": build_vgg,
+}
+
+
+def build_model(arch: str, **kwargs) -> keras.Model:
+    """Build the architecture called ``arch`` (one of :data:`ARCHITECTURES`)."""
+    try:
+        builder = ARCHITECTURES[arch]
+    except KeyError:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}") from None
+    return builder(**kwargs)

@@ -1,0 +1,105 @@
+"""The one face -> model-input function, shared by training, evaluation and the app.
+
+Every face the model ever sees goes through :func:`face_to_input`: grayscale, crop the
+box (expanded by a margin, clipped at the frame edge), resize to 48x48 with
+``cv2.INTER_AREA`` when shrinking and ``cv2.INTER_LINEAR`` when enlarging, and return
+``uint8`` values 0-255. Normalisation is *not* done here: it is the first layer of the
+model, so whoever loads the model file cannot forget or repeat it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from model.spec import INPUT_SIZE
+
+#: Default margin added around a Haar box on each side, as a fraction of its size.
+#: FER2013 faces are cropped a little wider than Haar's tight box (forehead, chin).
+DEFAULT_MARGIN: float = 0.1
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box in pixel coordinates (x, y of the top-left corner)."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def area(self) -> int:
+        return max(self.w, 0) * max(self.h, 0)
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Return a 2-D ``uint8`` grayscale view or copy of an image.
+
+    Accepts gray (HxW or HxWx1), BGR (HxWx3) and BGRA (HxWx4), the layouts OpenCV
+    decodes to. Other dtypes are clipped to 0-255.
+    """
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    raise ValueError(f"unsupported image shape {image.shape}")
+
+
+def expand_box(box: Box, margin: float, frame_w: int, frame_h: int) -> Box:
+    """Grow ``box`` by ``margin`` of its size on every side, then clip it to the frame.
+
+    Clipping matters: a negative index would silently wrap around in numpy.
+    """
+    dx = round(box.w * margin)
+    dy = round(box.h * margin)
+    x0 = max(box.x - dx, 0)
+    y0 = max(box.y - dy, 0)
+    x1 = min(box.x + box.w + dx, frame_w)
+    y1 = min(box.y + box.h + dy, frame_h)
+    return Box(x0, y0, max(x1 - x0, 0), max(y1 - y0, 0))
+
+
+def face_to_input(image: np.ndarray, box: Box | None = None, margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """Turn a face in ``image`` into one model input: ``uint8`` array of shape (48, 48, 1).
+
+    ``box`` is the face in ``image`` (the whole image when ``None``, as for a FER2013
+    row or an image-folder file, which are already face crops; no margin is added then).
+    Raises ``ValueError`` for an empty crop.
+    """
+    gray = to_gray(image)
+    if box is not None:
+        h, w = gray.shape
+        box = expand_box(box, margin, w, h)
+        if box.w == 0 or box.h == 0:
+            raise ValueError("face box lies outside the image")
+        gray = gray[box.y : box.y + box.h, box.x : box.x + box.w]
+    if gray.size == 0:
+        raise ValueError("empty face crop")
+    if gray.shape != (INPUT_SIZE, INPUT_SIZE):
+        shrinking = gray.shape[0] > INPUT_SIZE or gray.shape[1] > INPUT_SIZE
+        gray = cv2.resize(
+            gray,
+            (INPUT_SIZE, INPUT_SIZE),
+            interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR,
+        )
+    return np.ascontiguousarray(gray, dtype=np.uint8)[:, :, None]
+
+
+def faces_to_batch(image: np.ndarray, boxes: list[Box], margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """Stack :func:`face_to_input` for every box into one ``float32`` batch (N, 48, 48, 1).
+
+    The image is converted to gray once, not once per face.
+    """
+    gray = to_gray(image)
+    if not boxes:
+        return np.zeros((0, INPUT_SIZE, INPUT_SIZE, 1), np.float32)
+    return np.stack([face_to_input(gray, b, margin) for b in boxes]).astype(np.float32)

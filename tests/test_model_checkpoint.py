@@ -1,0 +1,107 @@
+"""Checkpoint I/O: round trips, atomic writes, and refusing files that are not our model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from model.checkpoint import (
+    SHIPPED_MODEL,
+    ModelLoadError,
+    ModelMetadata,
+    atomic_write_text,
+    load_model,
+    metadata_path,
+    save_model,
+)
+from model.network import build_model
+
+
+def test_save_load_round_trip_gives_identical_outputs(tmp_path):
+    model = build_model("seed")
+    x = np.random.default_rng(0).uniform(0, 255, (5, 48, 48, 1)).astype(np.float32)
+    path = tmp_path / "m.keras"
+    save_model(model, path, ModelMetadata(arch="seed", best_val_accuracy=0.5))
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.model(x, training=False), model(x, training=False))
+    assert loaded.metadata.arch == "seed" and loaded.metadata.best_val_accuracy == 0.5
+    assert loaded.metadata.keras_version
+    probs = np.asarray(loaded.model(x, training=False))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_inference_save_has_no_optimizer_state(tmp_path):
+    model = build_model("seed")
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    model.fit(np.zeros((4, 48, 48, 1)), np.eye(7)[[0, 1, 2, 3]], verbose=0)
+    save_model(model, tmp_path / "slim.keras", None)
+    save_model(model, tmp_path / "full.keras", None, include_optimizer=True)
+    assert load_model(tmp_path / "full.keras", compile=True).model.optimizer is not None
+    assert (tmp_path / "slim.keras").stat().st_size < (tmp_path / "full.keras").stat().st_size
+
+
+def test_atomic_write_keeps_old_file_when_writer_fails(tmp_path):
+    target = tmp_path / "a.txt"
+    atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError):
+        from model.checkpoint import atomic_write
+
+        def boom(tmp):
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+
+        atomic_write(target, boom)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]  # no temp file left behind
+
+
+def test_refuses_missing_corrupt_and_foreign_models(tmp_path):
+    with pytest.raises(ModelLoadError, match="not found"):
+        load_model(tmp_path / "none.keras")
+    garbage = tmp_path / "garbage.keras"
+    garbage.write_bytes(b"this is not a zip file")
+    with pytest.raises(ModelLoadError, match="cannot load the model"):
+        load_model(garbage)
+    with pytest.raises(ModelLoadError, match=r"not a \.keras"):
+        (tmp_path / "m.h5").write_bytes(b"x")
+        load_model(tmp_path / "m.h5")
+
+    import keras
+
+    inp = keras.Input((64, 64, 3))
+    wrong = keras.Model(inp, keras.layers.Dense(7)(keras.layers.Flatten()(inp)))
+    wrong.save(tmp_path / "wrong.keras")
+    with pytest.raises(ModelLoadError, match="takes input"):
+        load_model(tmp_path / "wrong.keras")
+
+    good = tmp_path / "relabelled.keras"
+    save_model(build_model("seed"), good, ModelMetadata(arch="seed"))
+    meta = json.loads(metadata_path(good).read_text())
+    meta["labels"] = list(reversed(meta["labels"]))
+    metadata_path(good).write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match="labels"):
+        load_model(good)
+
+
+def test_safe_mode_refuses_code_in_a_model_file(tmp_path):
+    import keras
+
+    inp = keras.Input((48, 48, 1))
+    x = keras.layers.Lambda(lambda t: t * 2.0)(inp)
+    out = keras.layers.Dense(7)(keras.layers.GlobalAveragePooling2D()(x))
+    keras.Model(inp, out).save(tmp_path / "lambda.keras")
+    with pytest.raises(ModelLoadError):
+        load_model(tmp_path / "lambda.keras")
+
+
+def test_shipped_model_loads_and_predicts():
+    from model.inference import make_predictor
+
+    loaded = load_model(SHIPPED_MODEL)
+    predict = make_predictor(loaded.model, tta=loaded.metadata.tta)
+    probs = predict(np.full((4, 48, 48, 1), 128, np.float32))
+    assert probs.shape == (4, 7)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert SHIPPED_MODEL.stat().st_size < 20 * 1024 * 1024

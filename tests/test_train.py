@@ -1,0 +1,155 @@
+"""train_emotion.py on tiny synthetic data: training, checkpoints, kill and resume, evaluate, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from model.checkpoint import load_model
+from model.training import TrainConfig, TrainingCancelled, train
+
+pytestmark = pytest.mark.slow
+SCRIPT = str(ROOT / "train_emotion.py")
+
+
+def run_cli(*args, check=False, timeout=300, env=None):
+    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env, check=check)  # fmt: skip
+
+
+def test_train_two_epochs_writes_run_folder(tiny_csv, tmp_path):
+    events = []
+    config = TrainConfig(data=str(tiny_csv), out=str(tmp_path / "run"), epochs=2, batch_size=16, arch="seed", lr=0.01)
+    result = train(config, emit=events.append)
+    run = tmp_path / "run"
+    for name in ("config.json", "state.json", "last.keras", "best.keras", "best.json", "history.csv",
+                 "metrics.json", "curves.png", "confusion.png"):  # fmt: skip
+        assert (run / name).exists(), name
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    assert kinds.count("epoch") == 2 and kinds.count("checkpoint") == 2 and "batch" in kinds
+    assert result.epochs_run == 2
+    history = (run / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,loss,accuracy,val_loss,val_accuracy,lr") and len(history) == 3
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n"] == 28 and len(metrics["confusion"]) == 7
+    assert abs(metrics["accuracy"] - result.best_val_accuracy) < 1e-6  # same model, same split
+    best = load_model(run / "best.keras")
+    assert best.metadata.best_epoch == result.best_epoch and best.metadata.split_sizes == {
+        "train": 56,
+        "validation": 28,
+    }
+
+
+def test_kill_and_resume_continues_epochs_and_optimizer(tiny_csv, tmp_path):
+    run = tmp_path / "run"
+    jsonl = tmp_path / "events.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, SCRIPT, "train", "--data", tiny_csv, "--out", run, "--epochs", "3", "--batch-size", "8",
+         "--arch", "seed", "--progress-jsonl", jsonl],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if jsonl.exists() and '"event": "checkpoint"' in jsonl.read_text():
+            break
+        assert proc.poll() is None, "trainer exited before its first checkpoint"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # a crash: no chance to clean up
+    proc.wait()
+    state = json.loads((run / "state.json").read_text())
+    assert 1 <= state["epoch"] < 3
+    killed_at = state["epoch"]
+    saved = load_model(run / "last.keras", compile=True).model
+    steps = 7  # 56 faces / batch 8
+    assert int(saved.optimizer.iterations.numpy()) == killed_at * steps
+    momenta = [v.numpy() for v in saved.optimizer.variables[1:]]
+    assert any(np.abs(m).sum() > 0 for m in momenta)  # momentum buffers were saved, not reset
+
+    done = run_cli("train", "--resume", run, "--progress-jsonl", "-")
+    assert done.returncode == 0, done.stderr[-2000:]
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events[0]["event"] == "start" and events[0]["initial_epoch"] == killed_at
+    epochs = [e["epoch"] for e in events if e["event"] == "epoch"]
+    assert epochs == list(range(killed_at + 1, 4))
+    history = (run / "history.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in history] == [1, 2, 3]
+    final = load_model(run / "last.keras", compile=True).model
+    assert int(final.optimizer.iterations.numpy()) == 3 * steps  # the schedule continued, not restarted
+
+
+def test_cancel_keeps_last_complete_epoch(tiny_csv, tmp_path):
+    calls = {"n": 0}
+
+    def stop_in_second_epoch():
+        calls["n"] += 1
+        return calls["n"] > 7 + 2  # one full epoch (7 steps), then two batches of the next
+
+    config = TrainConfig(data=str(tiny_csv), out=str(tmp_path / "run"), epochs=3, batch_size=8, arch="seed")
+    with pytest.raises(TrainingCancelled):
+        train(config, should_stop=stop_in_second_epoch)
+    assert json.loads((tmp_path / "run" / "state.json").read_text())["epoch"] == 1
+    result = train(config, resume=True)
+    assert result.epochs_run == 3
+
+
+def test_fine_tune_from_init_and_evaluate_cli(tiny_csv, tmp_path):
+    first = train(TrainConfig(data=str(tiny_csv), out=str(tmp_path / "a"), epochs=1, batch_size=16, arch="seed"))
+    tuned = run_cli("train", "--data", tiny_csv, "--out", tmp_path / "b", "--epochs", "1", "--init",
+                    first.best_model, "--batch-size", "16")  # fmt: skip
+    assert tuned.returncode == 0, tuned.stderr[-2000:]
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["init"] == str(first.best_model) and config["lr"] is None
+
+    out = run_cli("evaluate", "--model", tmp_path / "b" / "best.keras", "--data", tiny_csv, "--usage", "PublicTest")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {"accuracy", "macro_f1", "per_class", "confusion", "n"} <= set(summary)
+    assert summary["n"] == 28 and set(summary["per_class"]["Fear"]) >= {"recall", "precision"}
+    assert "accuracy" in out.stdout.splitlines()[2]
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tiny_csv, tmp_path):
+    env = {**os.environ, "EMOTION_LENS_MIRROR_CPUS": "2"}
+    out = run_cli("train", "--data", tiny_csv, "--out", tmp_path / "m", "--epochs", "1", "--batch-size", "16",
+                  "--arch", "seed", "--progress-jsonl", "-", env=env)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    start = json.loads(out.stdout.splitlines()[0])
+    assert start["device"] == "2 CPUs (MirroredStrategy)"
+    assert load_model(tmp_path / "m" / "best.keras").model is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--data", "/nonexistent/fer.csv", "--epochs", "1"], "no such file"),
+        (["train", "--resume", "/nonexistent/run"], "not a resumable run folder"),
+        (["evaluate", "--model", "/nonexistent/m.keras", "--data", "{csv}"], "model file not found"),
+        (["evaluate", "--data", "{bad}"], "line 2: emotion 12 is outside 0-6"),
+        (["train", "--data", "{csv}", "--init", "{bad}"], "not a .keras model file"),
+    ],
+)
+def test_bad_input_is_one_line_error_without_traceback(tiny_csv, tmp_path, args, message):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("emotion,pixels\n12," + " ".join(["1"] * 2304) + "\n")
+    args = [a.format(csv=tiny_csv, bad=bad) for a in args]
+    out = run_cli(*args, "--progress-jsonl", "-") if args[0] == "train" else run_cli(*args)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("error: ") and message in out.stderr
+    if args[0] == "train" and "--resume" not in args:
+        assert json.loads(out.stdout.splitlines()[-1])["event"] == "error"
+
+
+def test_help_explains_every_option():
+    for command in ("train", "evaluate"):
+        out = run_cli(command, "--help", check=True)
+        assert "--data" in out.stdout and "default" in out.stdout

@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Train and evaluate Emotion Lens models.
+
+    python train_emotion.py train --data fer2013.csv.gz --epochs 60
+    python train_emotion.py train --resume RUN_DIR
+    python train_emotion.py evaluate --model model/shipped/emotion_lens.keras --data fer2013.csv.gz
+
+The app's Retrain button runs the same ``train`` command with ``--progress-jsonl -``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+# Before TensorFlow is imported: oneDNN is 1.4-1.9x faster on this class of CPU, and
+# TF's start-up chatter is noise to a user.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from model.checkpoint import SHIPPED_MODEL, ModelLoadError
+from model.data import DatasetError, load_dataset
+from model.spec import LABELS
+
+log = logging.getLogger("train_emotion")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train_emotion.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser(
+        "train",
+        help="train a model (or resume a run)",
+        description="Train a model on a FER2013-style CSV or an image folder. Every epoch writes "
+        "last.keras (resumable) and, when validation accuracy improves, best.keras.",
+    )
+    t.add_argument(
+        "--data",
+        help="FER2013-style CSV (emotion,pixels[,Usage]; plain or .gz) or image folder "
+        "ROOT/{train,test}/<emotion>/*.png",
+    )
+    t.add_argument("--out", type=Path, help="run folder (default: a new time-stamped folder under the user data dir)")
+    t.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="continue the run in DIR where it stopped; its saved settings are used, except --epochs when given",
+    )
+    t.add_argument("--epochs", type=int, help="number of epochs (default 30)")
+    t.add_argument("--batch-size", type=int, default=64, help="faces per training step (default 64)")
+    from model.network import ARCHITECTURES
+
+    t.add_argument("--arch", default="vgg", choices=sorted(ARCHITECTURES), help="architecture (default vgg)")
+    t.add_argument("--init", metavar="MODEL.keras", help="fine-tune from this model instead of starting from scratch")
+    t.add_argument(
+        "--optimizer",
+        default="sgd",
+        choices=["sgd", "adamw"],
+        help="SGD with Nesterov momentum 0.9, or AdamW (default sgd)",
+    )
+    t.add_argument(
+        "--lr",
+        type=float,
+        help="peak learning rate of the cosine schedule (default 0.01 SGD / 0.001 AdamW, a fifth of that with --init)",
+    )
+    t.add_argument(
+        "--warmup-epochs", type=float, default=1.0, help="linear warm-up before the cosine decay (default 1)"
+    )
+    t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay (default 5e-4)")
+    t.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing (default 0.1)")
+    t.add_argument("--class-weight", action="store_true", help="weight classes by inverse frequency")
+    t.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="turn off on-the-fly augmentation (flip, shift, zoom, rotation)",
+    )
+    t.add_argument(
+        "--patience",
+        type=int,
+        default=0,
+        help="stop after this many epochs without a better validation accuracy (default 0: never)",
+    )
+    t.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="validation fraction when the data has no PublicTest/test split (default 0.1)",
+    )
+    t.add_argument("--seed", type=int, default=0, help="seed for shuffling, augmentation and initialisation")
+    t.add_argument("--skip-bad", action="store_true", help="skip malformed rows/images instead of stopping")
+    t.add_argument("--progress-jsonl", metavar="FILE|-", help="also write one JSON object per event to FILE or stdout")
+
+    e = sub.add_parser(
+        "evaluate",
+        help="evaluate a model on a data set",
+        description="Print accuracy, macro-F1, per-class precision/recall and the confusion matrix; "
+        "the last stdout line is the same as one JSON object.",
+    )
+    e.add_argument("--model", default=str(SHIPPED_MODEL), help="model file (default: the shipped model)")
+    e.add_argument("--data", required=True, help="CSV or image folder, as for train")
+    e.add_argument(
+        "--usage",
+        default="PublicTest",
+        help="split to evaluate: Training, PublicTest (a folder's test/) or PrivateTest (default PublicTest)",
+    )
+    e.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average with the mirrored face (default: as the model's metadata says)",
+    )
+    e.add_argument("--skip-bad", action="store_true", help="skip malformed rows/images instead of stopping")
+    return parser
+
+
+class JsonlWriter:
+    def __init__(self, target: str) -> None:
+        self.stream: IO[str] = sys.stdout if target == "-" else open(target, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        self.stream.write(json.dumps(event) + "\n")
+        self.stream.flush()
+
+
+def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from model.training import ProgressPrinter, TrainConfig, read_config, train
+    from model.userdata import runs_dir
+
+    jsonl = JsonlWriter(args.progress_jsonl) if args.progress_jsonl else None
+    printer = ProgressPrinter(sys.stderr)
+
+    def emit(event: dict[str, Any]) -> None:
+        printer(event)
+        if jsonl:
+            jsonl(event)
+
+    try:
+        if args.resume:
+            config = read_config(args.resume)
+            if args.epochs:
+                config.epochs = args.epochs
+            config.out = str(args.resume)
+        else:
+            if not args.data:
+                parser.error("train needs --data (or --resume DIR)")
+            out = args.out or runs_dir() / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            if (Path(out) / "state.json").exists():
+                raise FileExistsError(f"{out} already holds a run; use --resume {out} or another --out")
+            config = TrainConfig(
+                data=str(Path(args.data).expanduser().resolve()), out=str(out), epochs=args.epochs or 30,
+                batch_size=args.batch_size, arch=args.arch, optimizer=args.optimizer, lr=args.lr,
+                warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay,
+                label_smoothing=args.label_smoothing, class_weight=args.class_weight, augment=args.augment,
+                patience=args.patience, val_fraction=args.val_fraction, seed=args.seed,
+                init=str(Path(args.init).resolve()) if args.init else None, skip_bad=args.skip_bad,
+            )  # fmt: skip
+        train(config, resume=bool(args.resume), emit=emit)
+    except (DatasetError, ModelLoadError, FileNotFoundError, FileExistsError, ValueError) as exc:
+        if jsonl:
+            jsonl({"event": "error", "message": str(exc)})
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if jsonl:
+            jsonl({"event": "cancelled", "message": "interrupted"})
+        print("interrupted: resume with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from model.data import canonical_split
+    from model.training import evaluate_model
+
+    try:
+        dataset = load_dataset(args.data, skip_bad=args.skip_bad)
+        usage = canonical_split(args.usage)
+        if usage not in dataset.splits and len(dataset.splits) == 1:
+            usage = next(iter(dataset.splits))
+            log.warning("%s has no %s split; evaluating its only split, %s", args.data, args.usage, usage)
+        split = dataset.split(usage)
+        metrics = evaluate_model(Path(args.model), split, tta=args.tta)
+    except (DatasetError, ModelLoadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"model {args.model}\ndata  {args.data} [{usage}], {metrics.n} faces"
+        + (f", {dataset.skipped} bad rows skipped" if dataset.skipped else "")
+    )
+    print(f"accuracy {metrics.accuracy:.4f}   macro-F1 {metrics.macro_f1:.4f}")
+    print(f"{'':10}{'precision':>10}{'recall':>8}{'f1':>8}{'n':>6}")
+    for name, c in metrics.per_class.items():
+        print(f"{name:10}{c['precision']:10.3f}{c['recall']:8.3f}{c['f1']:8.3f}{c['support']:6d}")
+    print("confusion (rows true, columns predicted):")
+    print("          " + "".join(f"{name[:5]:>6}" for name in LABELS))
+    for name, row in zip(LABELS, metrics.confusion, strict=True):
+        print(f"{name:10}" + "".join(f"{v:6d}" for v in row))
+    summary = {"model": str(args.model), "data": str(args.data), "usage": usage, **metrics.to_dict()}
+    print(json.dumps(summary))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        return cmd_train(args, parser)
+    return cmd_evaluate(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
