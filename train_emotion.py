@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--seed", type=int, default=0, help="seed for shuffling, augmentation and initialisation")
     t.add_argument("--skip-bad", action="store_true", help="skip malformed rows/images instead of stopping")
+    t.add_argument(
+        "--compare",
+        metavar="MODEL.keras",
+        help="at the end, also evaluate this model (e.g. the one in use) on the same validation split",
+    )
     t.add_argument("--progress-jsonl", metavar="FILE|-", help="also write one JSON object per event to FILE or stdout")
 
     e = sub.add_parser(
@@ -164,7 +169,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 patience=args.patience, val_fraction=args.val_fraction, seed=args.seed,
                 init=str(Path(args.init).resolve()) if args.init else None, skip_bad=args.skip_bad,
             )  # fmt: skip
-        train(config, resume=bool(args.resume), emit=emit)
+        train(config, resume=bool(args.resume), emit=emit, compare=args.compare)
     except (DatasetError, ModelLoadError, FileNotFoundError, FileExistsError, ValueError) as exc:
         if jsonl:
             jsonl({"event": "error", "message": str(exc)})

@@ -350,8 +350,12 @@ def train(
     emit: Emit | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     dataset: Dataset | None = None,
+    compare: str | Path | None = None,
 ) -> TrainResult:
     """Train (or resume) a run in ``config.out``; return where the best model is.
+
+    ``compare`` is a model (the one in use) to evaluate on the same validation split at
+    the end, so the new model can be judged against it on equal terms.
 
     ``emit`` receives progress events (dicts with an ``event`` key). ``should_stop`` is
     polled after every batch; when it returns True the run stops after that batch,
@@ -402,10 +406,14 @@ def train(
         raise TrainingCancelled(f"cancelled; {run_dir} holds epoch {state['epoch']} and resumes from there")
 
     best = run_dir / "best.keras"
-    metrics = None
+    metrics = compared = None
     if best.exists():
         metrics = evaluate_model(best, val_split)
-        atomic_write_json(run_dir / "metrics.json", {"split": val_desc, **metrics.to_dict()})
+        report = {"split": val_desc, **metrics.to_dict()}
+        if compare:
+            compared = evaluate_model(Path(compare), val_split)
+            report["compared_with"] = {"model": str(compare), "accuracy": compared.accuracy}
+        atomic_write_json(run_dir / "metrics.json", report)
         write_plots(run_dir, state["history"], metrics)
     result = TrainResult(
         run_dir,
@@ -427,6 +435,9 @@ def train(
             "epochs_run": result.epochs_run,
             "stopped_early": result.stopped_early,
             "metrics": str(run_dir / "metrics.json"),
+            "accuracy": metrics.accuracy if metrics else None,
+            "compare_model": str(compare) if compare else None,
+            "compare_accuracy": compared.accuracy if compared else None,
         }
     )
     return result

@@ -9,7 +9,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import sys
+import tempfile
 from pathlib import Path
+
+# QSettings on Linux live under XDG_CONFIG_HOME: keep the tests' settings out of the user's.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="emotion-lens-test-config-")
 
 import numpy as np
 import pytest

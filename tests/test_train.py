@@ -104,8 +104,12 @@ def test_cancel_keeps_last_complete_epoch(tiny_csv, tmp_path):
 def test_fine_tune_from_init_and_evaluate_cli(tiny_csv, tmp_path):
     first = train(TrainConfig(data=str(tiny_csv), out=str(tmp_path / "a"), epochs=1, batch_size=16, arch="seed"))
     tuned = run_cli("train", "--data", tiny_csv, "--out", tmp_path / "b", "--epochs", "1", "--init",
-                    first.best_model, "--batch-size", "16")  # fmt: skip
+                    first.best_model, "--batch-size", "16", "--compare", first.best_model,
+                    "--progress-jsonl", "-")  # fmt: skip
     assert tuned.returncode == 0, tuned.stderr[-2000:]
+    done = json.loads(tuned.stdout.splitlines()[-1])
+    assert done["event"] == "done" and done["compare_model"] == str(first.best_model)
+    assert done["compare_accuracy"] == pytest.approx(first.metrics.accuracy)  # same model, same split
     config = json.loads((tmp_path / "b" / "config.json").read_text())
     assert config["init"] == str(first.best_model) and config["lr"] is None
 

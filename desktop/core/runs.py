@@ -1,0 +1,109 @@
+"""Trained models on disk: the shipped one and every finished Retrain run (Qt-free).
+
+A run folder (written by ``train_emotion.py train``) is *finished* when it holds
+``best.keras`` and ``metrics.json``; one with ``state.json`` but no ``metrics.json``
+was cancelled or killed and can be resumed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktop.core.resources import resource_path
+from model.checkpoint import SHIPPED_MODEL, ModelLoadError, read_metadata
+from model.userdata import runs_dir
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model the user can switch to."""
+
+    path: Path
+    name: str
+    accuracy: float | None  # on the run's own validation split
+    created: str
+    shipped: bool = False
+
+    @property
+    def label(self) -> str:
+        acc = f"{self.accuracy:.1%}" if self.accuracy is not None else "n/a"
+        return f"{self.name} — {acc}" + (f", {self.created}" if self.created else "")
+
+
+def _entry(path: Path, name: str, shipped: bool) -> ModelEntry | None:
+    try:
+        meta = read_metadata(path)
+    except ModelLoadError:  # unreadable metadata: list the model without it
+        meta = None
+    accuracy = None
+    metrics = path.parent / "metrics.json"
+    if metrics.exists():
+        try:
+            accuracy = float(json.loads(metrics.read_text())["accuracy"])
+        except (OSError, ValueError, KeyError):
+            accuracy = None
+    if accuracy is None and meta is not None:
+        accuracy = meta.best_val_accuracy
+    created = ""
+    if meta is not None and meta.created:
+        created = meta.created[:16].replace("T", " ")
+    return ModelEntry(path, name, accuracy, created, shipped)
+
+
+def shipped_entry() -> ModelEntry:
+    entry = _entry(SHIPPED_MODEL, "Shipped model", shipped=True)
+    assert entry is not None
+    return entry
+
+
+def finished_runs(root: Path | None = None) -> list[ModelEntry]:
+    """Finished runs, newest first."""
+    root = root or runs_dir()
+    if not root.is_dir():
+        return []
+    entries = []
+    for run in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+        if (run / "best.keras").is_file() and (run / "metrics.json").is_file():
+            entry = _entry(run / "best.keras", f"Run {run.name}", shipped=False)
+            if entry:
+                entries.append(entry)
+    return entries
+
+
+def list_models(root: Path | None = None) -> list[ModelEntry]:
+    """The shipped model first, then finished runs, newest first."""
+    return [shipped_entry(), *finished_runs(root)]
+
+
+def resumable_runs(root: Path | None = None) -> list[Path]:
+    """Run folders that stopped before they finished, newest first."""
+    root = root or runs_dir()
+    if not root.is_dir():
+        return []
+    runs = [r for r in root.iterdir() if (r / "state.json").is_file() and not (r / "metrics.json").is_file()]
+    return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def new_run_dir(root: Path | None = None) -> Path:
+    root = root or runs_dir()
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, i = root / stamp, 1
+    while path.exists():
+        i += 1
+        path = root / f"{stamp}-{i}"
+    return path
+
+
+def trainer_command(args: list[str]) -> tuple[str, list[str]]:
+    """Program and arguments that run ``train_emotion.py <args>`` in a separate process.
+
+    A frozen app has no script and no interpreter to run one: its own executable takes a
+    ``train`` / ``evaluate`` sub-command instead.
+    """
+    if getattr(sys, "frozen", False):
+        return sys.executable, list(args)
+    return sys.executable, [str(resource_path("train_emotion.py")), *args]

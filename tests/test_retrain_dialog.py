@@ -1,0 +1,118 @@
+"""The Retrain dialog with a real trainer subprocess on tiny data the tests write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import synthetic_faces, write_fer_csv
+from PySide6.QtCore import Qt
+
+from desktop.core.runs import finished_runs, list_models, resumable_runs
+from desktop.ui.retrain_dialog import RetrainDialog
+from model.checkpoint import ModelMetadata, save_model
+from model.network import build_model
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def current_model(tmp_path) -> Path:
+    """A small real model standing in for the one in use."""
+    path = tmp_path / "current" / "model.keras"
+    save_model(build_model("seed"), path, ModelMetadata(arch="seed"))
+    return path
+
+
+@pytest.fixture
+def medium_csv(tmp_path) -> Path:
+    """420 training faces: at batch 8 an epoch has 53 steps, long enough to cancel inside one."""
+    x_tr, y_tr = synthetic_faces(60, seed=1)
+    x_va, y_va = synthetic_faces(4, seed=2)
+    usage = ["Training"] * len(y_tr) + ["PublicTest"] * len(y_va)
+    return write_fer_csv(tmp_path / "medium.csv", np.concatenate([x_tr, x_va]), np.concatenate([y_tr, y_va]), usage)
+
+
+def make_dialog(qtbot, model: Path, runs: Path, data: Path) -> RetrainDialog:
+    dialog = RetrainDialog(model, runs_root=runs)
+    qtbot.addWidget(dialog)
+    dialog.data_edit.setText(str(data))
+    dialog.check_dataset()
+    qtbot.waitUntil(lambda: dialog.state in ("valid", "invalid"), timeout=30_000)
+    return dialog
+
+
+def test_malformed_dataset_shows_error_and_starts_nothing(qtbot, tmp_path, current_model):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("emotion,pixels,Usage\n3," + " ".join(["1"] * 100) + ",Training\n")
+    dialog = make_dialog(qtbot, current_model, tmp_path / "runs", bad)
+    assert dialog.state == "invalid"
+    assert "line 2: expected 2304 pixel values" in dialog.summary_label.text()
+    assert not dialog.start_btn.isEnabled()
+    qtbot.mouseClick(dialog.start_btn, Qt.MouseButton.LeftButton)
+    dialog.start()  # even called directly, nothing starts
+    assert dialog.process is None and not (tmp_path / "runs").exists()
+
+
+def test_retrain_runs_in_subprocess_and_offers_the_new_model(qtbot, tmp_path, current_model, tiny_csv):
+    runs = tmp_path / "runs"
+    dialog = make_dialog(qtbot, current_model, runs, tiny_csv)
+    assert dialog.state == "valid" and "PublicTest" in dialog.summary_label.text()
+    dialog.epochs.setValue(2)
+    dialog.batch_size.setValue(16)
+    before = current_model.read_bytes()
+    qtbot.mouseClick(dialog.start_btn, Qt.MouseButton.LeftButton)
+    assert dialog.process is not None and dialog.state == "running"
+    assert dialog.process.processId() > 0
+    qtbot.waitUntil(lambda: dialog.state != "running", timeout=180_000)
+    assert dialog.state == "finished", dialog.log_view.toPlainText()[-2000:]
+    assert [int(h["epoch"]) for h in dialog.curves.history] == [1, 2]  # one curve point per epoch event
+    assert dialog.run_bar.value() == 100 and dialog.epoch_bar.value() == 100
+    assert "current model:" in dialog.result_label.text()
+    assert current_model.read_bytes() == before  # training never touches the model in use
+
+    entries = finished_runs(runs)
+    assert len(entries) == 1 and entries[0].path == dialog.best_model and entries[0].accuracy is not None
+    assert [e.shipped for e in list_models(runs)] == [True, False]
+    with qtbot.waitSignal(dialog.model_chosen) as chosen:
+        qtbot.mouseClick(dialog.use_btn, Qt.MouseButton.LeftButton)
+    assert chosen.args == [str(dialog.best_model)]
+    args = json.loads((dialog.run_dir / "config.json").read_text())
+    assert args["init"] == str(current_model)  # fine-tune is the default
+
+
+def test_cancel_then_resume(qtbot, tmp_path, current_model, medium_csv):
+    runs = tmp_path / "runs"
+    dialog = make_dialog(qtbot, current_model, runs, medium_csv)
+    dialog.epochs.setValue(4)
+    dialog.batch_size.setValue(8)
+    dialog.start_from.setCurrentIndex(2)  # from scratch, seed architecture
+    before = current_model.read_bytes()
+    dialog.start()
+    qtbot.waitUntil(lambda: len(dialog.curves.history) >= 1, timeout=180_000)
+    dialog.cancel()
+    qtbot.waitUntil(lambda: dialog.state != "running", timeout=30_000)
+    assert dialog.state == "cancelled", dialog.log_view.toPlainText()[-2000:]
+    assert "Resume" in dialog.result_label.text() and dialog.resume_btn.isEnabled()
+    state = json.loads((dialog.run_dir / "state.json").read_text())
+    assert 1 <= state["epoch"] < 4
+    assert resumable_runs(runs) == [dialog.run_dir] and finished_runs(runs) == []
+    assert current_model.read_bytes() == before
+
+    qtbot.mouseClick(dialog.resume_btn, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.state != "running", timeout=180_000)
+    assert dialog.state == "finished", dialog.log_view.toPlainText()[-2000:]
+    assert json.loads((dialog.run_dir / "state.json").read_text())["epoch"] == 4
+    assert [int(h["epoch"]) for h in dialog.curves.history] == [1, 2, 3, 4]
+
+
+def test_trainer_crash_is_reported_with_its_log(qtbot, tmp_path, current_model, tiny_csv):
+    dialog = make_dialog(qtbot, current_model, tmp_path / "runs", tiny_csv)
+    tiny_csv.unlink()  # the data vanishes after the check: the trainer fails on its own
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.state != "running", timeout=60_000)
+    assert dialog.state == "failed"
+    assert "Training failed" in dialog.result_label.text() and "no such file" in dialog.result_label.text()
+    assert "error:" in dialog.log_view.toPlainText()
