@@ -1,0 +1,74 @@
+"""Starting the GUI: QApplication, Qt's messages into logging, an excepthook that logs and shows a dialog."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QThread, QtMsgType, qInstallMessageHandler
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from desktop.core.classifier import EmotionClassifier
+from desktop.ui.main_window import MainWindow
+from model.userdata import APP_NAME
+
+log = logging.getLogger(__name__)
+_qt_log = logging.getLogger("qt")
+_QT_LEVELS = {
+    QtMsgType.QtDebugMsg: logging.DEBUG,
+    QtMsgType.QtInfoMsg: logging.INFO,
+    QtMsgType.QtWarningMsg: logging.WARNING,
+    QtMsgType.QtCriticalMsg: logging.ERROR,
+    QtMsgType.QtFatalMsg: logging.CRITICAL,
+}
+
+
+def _qt_message(mode: QtMsgType, context, message: str) -> None:
+    level = _QT_LEVELS.get(mode, logging.WARNING)
+    if "propagateSizeHints" in message:  # the offscreen platform's harmless complaint
+        level = logging.DEBUG
+    _qt_log.log(level, "%s", message)
+
+
+def install_excepthook(log_file: Path | None) -> None:
+    """Log any unhandled exception with its traceback and tell the user in a dialog, not a console."""
+    showing = False
+
+    def hook(exc_type, exc, tb) -> None:
+        nonlocal showing
+        log.critical("unhandled exception", exc_info=(exc_type, exc, tb))
+        app = QApplication.instance()
+        if showing or app is None or QThread.currentThread() is not app.thread():
+            return
+        showing = True
+        where = f"\n\nDetails were written to {log_file}" if log_file else ""
+        QMessageBox.critical(None, "Emotion Lens", f"Something went wrong: {exc_type.__name__}: {exc}{where}")
+        showing = False
+
+    sys.excepthook = hook
+
+
+def run_gui(args: argparse.Namespace, log_file: Path | None) -> int:
+    if args.screenshot is not None and args.exit_after_frames is None:
+        raise SystemExit("error: --screenshot needs --exit-after-frames N")
+    display_vars = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    if sys.platform.startswith("linux") and not any(os.environ.get(v) for v in display_vars):
+        print(
+            "error: no display (set DISPLAY, or QT_QPA_PLATFORM=offscreen; 'analyze' works without one)",
+            file=sys.stderr,
+        )
+        return 1
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationName(APP_NAME)
+    qInstallMessageHandler(_qt_message)
+    install_excepthook(log_file)
+    classifier = EmotionClassifier(args.model, device=args.device, fallback=True)
+    window = MainWindow(classifier, source=args.source, settings=QSettings())
+    if args.exit_after_frames is not None:
+        window.exit_after(args.exit_after_frames, args.screenshot)
+    window.show()
+    return app.exec()

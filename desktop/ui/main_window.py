@@ -1,0 +1,362 @@
+"""The main window: video with boxes, a card of bars per face, source controls, status bar."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QSlider,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.classifier import Classifier
+from desktop.core.detector import DetectorConfig
+from desktop.core.pipeline import PipelineConfig
+from desktop.core.sources import SourceInfo, list_cameras
+from desktop.ui.widgets import FacePanel, SettingsPanel, VideoView
+from desktop.ui.worker import Rendered, WorkerHost
+
+log = logging.getLogger(__name__)
+
+VIDEO_FILTER = (
+    "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.wmv);;Images (*.png *.jpg *.jpeg *.bmp);;All files (*)"
+)
+_BANNER = {
+    "error": "background:#b3261e;color:white;padding:6px;",
+    "warning": "background:#f2c94c;color:black;padding:6px;",
+}
+
+
+def load_config(settings: QSettings) -> PipelineConfig:
+    """Detector settings and smoothing from the last run (defaults for anything missing or invalid)."""
+    d, p = DetectorConfig(), PipelineConfig()
+    try:
+        detector = DetectorConfig(
+            scale_factor=float(settings.value("detector/scale_factor", d.scale_factor)),
+            min_neighbors=int(settings.value("detector/min_neighbors", d.min_neighbors)),
+            min_face_size=int(settings.value("detector/min_face_size", d.min_face_size)),
+        )
+        return PipelineConfig(detector=detector, smoothing=float(settings.value("smoothing", p.smoothing)))
+    except (TypeError, ValueError) as exc:
+        log.warning("ignoring invalid saved settings (%s)", exc)
+        return p
+
+
+def save_config(settings: QSettings, config: PipelineConfig) -> None:
+    settings.setValue("detector/scale_factor", config.detector.scale_factor)
+    settings.setValue("detector/min_neighbors", config.detector.min_neighbors)
+    settings.setValue("detector/min_face_size", config.detector.min_face_size)
+    settings.setValue("smoothing", config.smoothing)
+
+
+class MainWindow(QMainWindow):
+    framesShown = Signal(int)  # frames processed so far, each time one is shown
+
+    def __init__(self, classifier: Classifier, *, source: object = None, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings if settings is not None else QSettings("EmotionLens", "EmotionLens")
+        self.setWindowTitle("Emotion Lens")
+        self.setAcceptDrops(True)
+        config = load_config(self.settings)
+        self.host = WorkerHost(classifier, config, self)
+        self.last: Rendered | None = None
+        self.source_info: SourceInfo | None = None
+        self.playing = False
+        self.errors: list[str] = []  # every error shown, newest last (tests read it)
+        self._exit_after: tuple[int, Path | None] | None = None
+        self._closed = False
+        self._build(config)
+        self._connect()
+        self.host.start()
+        self.loop_action.setChecked(str(self.settings.value("loop", "false")).lower() == "true")
+        geometry = self.settings.value("geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1100, 680)
+        self.host.open_source(self._startup_sources(source))
+
+    # ----- building -----
+
+    def _build(self, config: PipelineConfig) -> None:
+        self.video = VideoView()
+        self.video.set_message("Loading model…")
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.hide()
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setEnabled(False)
+        self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        left = QWidget()
+        column = QVBoxLayout(left)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.banner)
+        column.addWidget(self.video, 1)
+        column.addWidget(self.slider)
+        self.faces = FacePanel()
+        self.settings_panel = SettingsPanel(config)
+        right = QWidget()
+        side = QVBoxLayout(right)
+        side.setContentsMargins(0, 0, 0, 0)
+        side.addWidget(self.faces, 1)
+        side.addWidget(self.settings_panel)
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        right.setMinimumWidth(290)
+        splitter.setStretchFactor(0, 1)
+        splitter.setSizes([800, 300])
+        self.setCentralWidget(splitter)
+
+        self.open_action = self._action("&Open video…", QKeySequence.StandardKey.Open, self._choose_file)
+        self.demo_action = self._action("&Demo", None, lambda: self.open_source("demo"))
+        self.camera_menu = QMenu("&Camera", self)
+        self.camera_menu.aboutToShow.connect(self._fill_camera_menu)
+        self.play_action = self._action("Pause", Qt.Key.Key_Space, self.toggle_play)
+        self.restart_action = self._action("&Restart", None, self.host.restart)
+        self.loop_action = self._action("&Loop", None, None)
+        self.loop_action.setCheckable(True)
+        self.loop_action.toggled.connect(self.host.set_loop)
+        self.snapshot_action = self._action("&Snapshot…", QKeySequence("Ctrl+S"), self._choose_snapshot)
+        self.record_action = self._action("&Record…", QKeySequence("Ctrl+R"), self._toggle_recording)
+        self.record_action.setCheckable(True)
+        self.export_action = self._action("&Export CSV…", QKeySequence("Ctrl+E"), self._choose_export)
+        self.quit_action = self._action("&Quit", QKeySequence("Ctrl+Q"), self.close)
+
+        source_menu = self.menuBar().addMenu("&Source")
+        source_menu.addActions([self.open_action, self.demo_action])
+        source_menu.addMenu(self.camera_menu)
+        source_menu.addSeparator()
+        source_menu.addAction(self.quit_action)
+        play_menu = self.menuBar().addMenu("&Playback")
+        play_menu.addActions([self.play_action, self.restart_action, self.loop_action])
+        save_menu = self.menuBar().addMenu("S&ave")
+        save_menu.addActions([self.snapshot_action, self.record_action, self.export_action])
+
+        toolbar = QToolBar("Controls")
+        toolbar.setObjectName("controls")
+        toolbar.addActions([self.open_action, self.demo_action])
+        toolbar.addAction(self.camera_menu.menuAction())
+        toolbar.addSeparator()
+        toolbar.addActions([self.play_action, self.restart_action, self.loop_action])
+        toolbar.addSeparator()
+        toolbar.addActions([self.snapshot_action, self.record_action, self.export_action])
+        self.addToolBar(toolbar)
+
+        self.status_labels = {name: QLabel() for name in ("source", "fps", "latency", "device", "model")}
+        bar = QWidget()
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(0, 0, 0, 0)
+        for label in self.status_labels.values():
+            label.setContentsMargins(8, 0, 8, 0)
+            row.addWidget(label)
+        self.statusBar().addPermanentWidget(bar)
+        self.status_labels["device"].setText("loading model…")
+
+    def _action(self, text: str, shortcut, slot) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if slot is not None:
+            action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work even when menus and toolbars are hidden
+        return action
+
+    def _connect(self) -> None:
+        w = self.host.worker
+        w.modelReady.connect(self._on_model_ready)
+        w.sourceOpened.connect(self._on_source_opened)
+        w.frameReady.connect(self._on_frame)
+        w.playingChanged.connect(self._on_playing)
+        w.ended.connect(self._on_ended)
+        w.recordingChanged.connect(self.record_action.setChecked)
+        w.message.connect(self._on_message)  # bound methods, not lambdas: Qt then runs them in the UI thread
+        w.error.connect(self.show_error)
+        self.settings_panel.changed.connect(self._on_config)
+        self.slider.sliderReleased.connect(lambda: self.host.seek(self.slider.value()))
+        self.slider.valueChanged.connect(self._on_slider)
+
+    def _startup_sources(self, source: object) -> list[object]:
+        """The source asked for; else the last one, the first webcam, then the demo."""
+        if source is not None:
+            return [source]
+        last = str(self.settings.value("last_source", "") or "")
+        candidates = [last] if last and (last.isdigit() or last == "demo" or Path(last).exists()) else []
+        return list(dict.fromkeys([*candidates, "0", "demo"]))
+
+    # ----- public API (menus, drag-and-drop, tests) -----
+
+    def open_source(self, spec: object) -> None:
+        self.video.set_message("Opening…")
+        self.host.open_source(spec)
+
+    def toggle_play(self) -> None:
+        self.host.set_playing(not self.playing)
+
+    def save_snapshot(self, path: str | Path) -> bool:
+        if self.last is None:
+            self.show_error("Nothing to save yet: no frame has been processed")
+            return False
+        if not cv2.imwrite(str(path), self.last.image):
+            self.show_error(f"{path}: cannot write this image")
+            return False
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def show_error(self, text: str, kind: str = "error") -> None:
+        self.errors.append(text)
+        self.banner.setStyleSheet(_BANNER[kind])
+        self.banner.setText(text)
+        self.banner.show()
+        if self.last is None or self.source_info is None:
+            self.video.set_message("Open a video (Ctrl+O), choose a camera or the demo")
+        if self._exit_after is not None and kind == "error":
+            self._finish(1)
+
+    def exit_after(self, frames: int, screenshot: Path | None) -> None:
+        """Quit after ``frames`` processed frames (or at the end of the source), saving a screenshot."""
+        self._exit_after = (frames, screenshot)
+
+    # ----- worker signals -----
+
+    def _on_model_ready(self, name: str, device: str, warning: str) -> None:
+        self.status_labels["device"].setText(device)
+        self.status_labels["model"].setText(name)
+        self.video.set_message("Opening…" if self.last is None else "")
+        if warning:
+            self.show_error(warning, "warning")
+
+    def _on_source_opened(self, info: SourceInfo) -> None:
+        self.source_info = info
+        self.banner.hide()
+        self.setWindowTitle(f"Emotion Lens — {info.name}")
+        self.status_labels["source"].setText(info.name)
+        self.slider.setEnabled(info.seekable)
+        self.slider.setVisible(info.seekable)
+        self.slider.setRange(0, max((info.frame_count or 1) - 1, 0))
+        if info.spec and info.kind != "synthetic":
+            self.settings.setValue("last_source", info.spec)
+
+    def _on_frame(self, *_: object) -> None:
+        item = self.host.mailbox.take()
+        if item is None:
+            return
+        self.last = item
+        result = item.result
+        self.video.set_message("")
+        self.video.set_frame(item.image)
+        self.faces.set_faces(result.faces)
+        self.status_labels["fps"].setText(f"{item.fps:.1f} fps")
+        self.status_labels["latency"].setText(
+            f"inference {result.timings.classify_ms:.0f} ms, frame {result.timings.total_ms:.0f} ms"
+        )
+        if not self.slider.isSliderDown():
+            self.slider.blockSignals(True)
+            self.slider.setValue(result.index)
+            self.slider.blockSignals(False)
+        self.framesShown.emit(item.processed)
+        if self._exit_after is not None and item.processed >= self._exit_after[0]:
+            self._finish(0)
+
+    def _on_playing(self, playing: bool) -> None:
+        self.playing = playing
+        self.play_action.setText("Pause" if playing else "Play")
+
+    def _on_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10000)
+
+    def _on_ended(self) -> None:
+        self.statusBar().showMessage("End of source", 5000)
+        if self._exit_after is not None:
+            self._finish(0)
+
+    def _on_config(self, config: PipelineConfig) -> None:
+        self.host.configure(config)
+        save_config(self.settings, config)
+
+    def _on_slider(self, value: int) -> None:
+        if not self.slider.isSliderDown():  # a click or key on the slider; drags seek on release
+            self.host.seek(value)
+
+    # ----- dialogs -----
+
+    def _choose_file(self) -> None:
+        start = str(Path(str(self.settings.value("last_dir", Path.home()))))
+        path, _ = QFileDialog.getOpenFileName(self, "Open video", start, VIDEO_FILTER)
+        if path:
+            self.settings.setValue("last_dir", str(Path(path).parent))
+            self.open_source(path)
+
+    def _fill_camera_menu(self) -> None:
+        self.camera_menu.clear()
+        current = self.source_info.spec if self.source_info and self.source_info.kind == "camera" else None
+        indices = sorted(set(list_cameras()) | ({int(current)} if current else set()))
+        for index in indices:
+            self.camera_menu.addAction(f"Camera {index}", lambda i=index: self.open_source(i))
+        if not indices:
+            self.camera_menu.addAction("No camera found").setEnabled(False)
+
+    def _choose_snapshot(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save snapshot", str(Path.home() / "emotion_lens.png"), "PNG (*.png)"
+        )
+        if path:
+            self.save_snapshot(path)
+
+    def _toggle_recording(self, checked: bool) -> None:
+        self.record_action.setChecked(not checked)  # the worker's recordingChanged sets the real state
+        if not checked:
+            self.host.stop_recording()
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Record annotated video", str(Path.home() / "emotion_lens.mp4"), "Video (*.mp4 *.avi)"
+        )
+        if path:
+            self.host.start_recording(path)
+
+    def _choose_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export CSV", str(Path.home() / "emotion_lens.csv"), "CSV (*.csv)")
+        if path:
+            self.host.export_csv(path)
+
+    # ----- window events -----
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            self.open_source(paths[0])
+            event.acceptProposedAction()
+
+    def _finish(self, code: int) -> None:
+        _, screenshot = self._exit_after
+        self._exit_after = None
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            if not self.grab().save(str(screenshot)):
+                log.error("cannot save the screenshot to %s", screenshot)
+                code = code or 1
+        self.close()
+        QApplication.exit(code)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._closed:
+            self._closed = True
+            self.settings.setValue("geometry", self.saveGeometry())
+            self.settings.setValue("loop", self.loop_action.isChecked())
+            self.host.shutdown()
+        event.accept()

@@ -1,0 +1,426 @@
+"""All worker plumbing in one place: the pipeline runs on a QThread, driven by a timer in that thread.
+
+The UI talks to the worker only through queued signals (:class:`WorkerHost`), and results
+come back through a one-slot :class:`Mailbox`: a new frame replaces an unread one, so a
+slow UI drops frames instead of queueing them and latency never grows. Errors come back
+as the ``error`` signal, never as exceptions escaping the thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
+
+from desktop.core.annotate import draw_result
+from desktop.core.classifier import Classifier, ClassifierError, EmotionClassifier
+from desktop.core.detector import DetectorError
+from desktop.core.export import ExportError, VideoRecorder, write_csv
+from desktop.core.pipeline import FrameResult, Pipeline, PipelineConfig
+from desktop.core.sources import FrameSource, LatestFrameSource, SourceError, open_source
+from model.checkpoint import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+USER_ERRORS = (SourceError, ModelLoadError, ClassifierError, DetectorError, ExportError)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One processed frame, ready to show."""
+
+    image: np.ndarray  # the annotated BGR frame
+    result: FrameResult
+    fps: float  # processed frames per second, recent average
+    processed: int  # frames processed since the worker started
+
+
+class Mailbox:
+    """Holds at most one item; ``put`` replaces an unread one (latest wins)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._item: Rendered | None = None
+
+    def put(self, item: Rendered) -> bool:
+        """Store ``item``; True when the box was empty (the reader needs a nudge)."""
+        with self._lock:
+            was_empty, self._item = self._item is None, item
+            return was_empty
+
+    def take(self) -> Rendered | None:
+        with self._lock:
+            item, self._item = self._item, None
+            return item
+
+
+def _guarded(method):
+    """Run a slot so that no exception escapes the worker thread: it becomes the ``error`` signal."""
+
+    @functools.wraps(method)
+    def wrapper(self: PipelineWorker, *args):
+        try:
+            return method(self, *args)
+        except USER_ERRORS as exc:
+            log.warning("%s", exc)
+            self.error.emit(str(exc))
+        except Exception as exc:  # a bug: log the traceback, tell the user, keep the app alive
+            log.error("unexpected error in the pipeline worker", exc_info=True)
+            self.error.emit(f"Unexpected error: {type(exc).__name__}: {exc} (details in the log file)")
+        return None
+
+    return wrapper
+
+
+class PipelineWorker(QObject):
+    """Owns the source, the pipeline and the recorder; every slot runs in the worker thread."""
+
+    modelLoading = Signal()
+    modelReady = Signal(str, str, str)  # model name, device, warning ("" when none)
+    sourceOpened = Signal(object)  # SourceInfo
+    frameReady = Signal()  # something is waiting in the mailbox
+    playingChanged = Signal(bool)
+    ended = Signal()
+    recordingChanged = Signal(bool)
+    message = Signal(str)
+    error = Signal(str)
+    stopped = Signal()
+
+    def __init__(self, classifier: Classifier, config: PipelineConfig, mailbox: Mailbox) -> None:
+        super().__init__()
+        self._classifier, self._config, self._mailbox = classifier, config, mailbox
+        self._pipeline: Pipeline | None = None
+        self._source: FrameSource | None = None
+        self._pending_source: object = None
+        self._recorder: VideoRecorder | None = None
+        self._timer: QTimer | None = None
+        self._stop = threading.Event()
+        self._playing = self._loop = False
+        self._session: list[FrameResult] = []
+        self._processed, self._fps = 0, 0.0
+        self._last_time: float | None = None
+        self._started: float | None = None  # when the first frame was processed, for the closing log line
+        self._clock = (0.0, 0)  # (monotonic time, frame index) that playback is paced from
+        self._next_index = 0
+
+    def request_stop(self) -> None:
+        """Thread-safe: makes the current and later ticks return at once."""
+        self._stop.set()
+
+    # ----- slots (run in the worker thread) -----
+
+    @Slot()
+    @_guarded
+    def start(self) -> None:
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._tick)
+        self.modelLoading.emit()
+        self._classifier.load()  # imports TensorFlow: seconds, off the UI thread
+        self._pipeline = Pipeline(self._classifier, self._config)
+        warning = getattr(self._classifier, "warning", None) or ""
+        self.modelReady.emit(self._classifier.name, self._classifier.device, warning)
+        if self._pending_source is not None and not self._stop.is_set():
+            self.openSource(self._pending_source)
+
+    @Slot(object)
+    @_guarded
+    def openSource(self, spec: object) -> None:
+        """Open ``spec`` (or the first that opens of a list of specs); keep the old source if none does."""
+        if self._pipeline is None:  # the model is still loading: open when it is ready
+            self._pending_source = spec
+            return
+        specs = list(spec) if isinstance(spec, (list, tuple)) else [spec]
+        errors: list[str] = []
+        for candidate in specs:
+            try:
+                source = candidate if isinstance(candidate, FrameSource) else open_source(candidate)
+            except SourceError as exc:
+                errors.append(str(exc))
+                log.info("cannot open %s: %s", candidate, exc)
+                continue
+            if errors:
+                self.message.emit(f"{errors[-1]}; showing {source.info.name} instead")
+            self._use_source(LatestFrameSource(source) if source.info.live else source)
+            return
+        raise SourceError(errors[-1] if errors else "no source given")
+
+    def _use_source(self, source: FrameSource) -> None:
+        self._close_source()
+        self._source = source
+        self._session = []
+        self._pipeline.reset()
+        self._next_index = 0
+        self.sourceOpened.emit(source.info)
+        self._set_playing(True)
+
+    @Slot(bool)
+    def setPlaying(self, playing: bool) -> None:
+        if self._source is not None:
+            self._set_playing(playing)
+
+    @Slot(int)
+    @_guarded
+    def seek(self, index: int) -> None:
+        if self._source is None or not self._source.info.seekable:
+            return
+        self._source.seek(index)
+        self._next_index = index
+        self._pipeline.reset()
+        if not self._playing:  # show the frame under the slider
+            self._step()
+        self._clock = (time.monotonic(), self._next_index)
+
+    @Slot()
+    def restart(self) -> None:
+        self.seek(0)
+        self.setPlaying(True)
+
+    @Slot(bool)
+    def setLoop(self, loop: bool) -> None:
+        self._loop = loop
+
+    @Slot(object)
+    def configure(self, config: PipelineConfig) -> None:
+        self._config = config
+        if self._pipeline is not None:
+            self._pipeline.configure(config)
+
+    @Slot(str)
+    @_guarded
+    def startRecording(self, path: str) -> None:
+        self.stopRecording()
+        if self._source is None or not self._session:
+            raise SourceError("nothing to record yet: open a source first")
+        last = self._session[-1]  # later frames of another size are resized to this one
+        self._recorder = VideoRecorder(Path(path), self._source.info.fps, (last.width, last.height))
+        self.recordingChanged.emit(True)
+
+    @Slot()
+    def stopRecording(self) -> None:
+        if self._recorder is not None:
+            self._recorder.close()
+            self.message.emit(f"Recorded {self._recorder.frames} frames to {self._recorder.path}")
+            self._recorder = None
+            self.recordingChanged.emit(False)
+
+    @Slot(str)
+    @_guarded
+    def exportCsv(self, path: str) -> None:
+        write_csv(Path(path), self._session)
+        rows = sum(len(r.faces) for r in self._session)
+        self.message.emit(f"Exported {rows} rows ({len(self._session)} frames) to {path}")
+
+    @Slot(str)
+    @_guarded
+    def loadModel(self, path: str) -> None:
+        """Switch to another model file (the Retrain dialog's hook). The old one stays if this fails."""
+        classifier = EmotionClassifier(path, device=getattr(self._classifier, "requested_device", "auto"))
+        classifier.load()
+        self._classifier = classifier
+        if self._pipeline is not None:
+            self._pipeline.set_classifier(classifier)
+        self.modelReady.emit(classifier.name, classifier.device, "")
+
+    @Slot()
+    def stop(self) -> None:
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.stop()
+        self.stopRecording()
+        self._close_source()
+        if self._started is not None and self._processed > 1:
+            seconds = time.monotonic() - self._started
+            log.info("processed %d frames in %.1f s (%.1f fps)", self._processed, seconds, self._processed / seconds)
+        self.stopped.emit()
+
+    # ----- internals -----
+
+    def _close_source(self) -> None:
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+
+    def _set_playing(self, playing: bool) -> None:
+        self._playing = playing
+        self._clock = (time.monotonic(), self._next_index)
+        self._last_time = None
+        self.playingChanged.emit(playing)
+        if playing and self._timer is not None:
+            self._timer.start(0)
+
+    def _fail(self, message: str) -> None:
+        self._close_source()
+        self._playing = False
+        self.playingChanged.emit(False)
+        self.error.emit(message)
+
+    @Slot()
+    def _tick(self) -> None:
+        if self._stop.is_set() or not self._playing or self._source is None:
+            return
+        try:
+            self._catch_up()
+            if not self._step():
+                return
+        except SourceError as exc:
+            log.warning("%s", exc)
+            self._fail(str(exc))
+            return
+        except Exception as exc:  # a bug: keep the app alive and say so
+            log.error("unexpected error while processing a frame", exc_info=True)
+            self._fail(f"Unexpected error: {type(exc).__name__}: {exc} (details in the log file)")
+            return
+        self._schedule()
+
+    def _catch_up(self) -> None:
+        """Files and generated sources play at their own rate: skip frames when processing falls behind."""
+        info = self._source.info
+        if info.live:
+            return
+        start, index = self._clock
+        due = index + int((time.monotonic() - start) * info.fps)
+        if due > self._next_index:
+            self._source.skip(due - self._next_index)
+            self._next_index = due
+
+    def _schedule(self) -> None:
+        if not self._playing or self._stop.is_set():
+            return
+        info = self._source.info
+        if info.live:
+            self._timer.start(0)  # the read blocks until the camera has a new frame
+            return
+        start, index = self._clock
+        delay = start + (self._next_index - index) / info.fps - time.monotonic()
+        self._timer.start(max(0, round(delay * 1000)))
+
+    def _step(self) -> bool:
+        """Read and process one frame; False at the end of the source."""
+        frame = self._source.read()
+        if frame is None:
+            if self._loop and self._source.info.seekable:
+                self._source.seek(0)
+                self._pipeline.reset()
+                self._next_index = 0
+                self._clock = (time.monotonic(), 0)
+                self._timer.start(0)
+            else:
+                self._playing = False
+                self.playingChanged.emit(False)
+                self.ended.emit()
+            return False
+        self._next_index = frame.index + 1
+        result = self._pipeline.process(frame.image, index=frame.index, time_s=frame.time_s)
+        image = draw_result(frame.image, result)
+        if self._recorder is not None:
+            self._recorder.write(image)
+        self._session.append(result)
+        now = time.monotonic()
+        if self._last_time is not None:
+            rate = 1.0 / max(now - self._last_time, 1e-6)
+            self._fps = rate if self._fps == 0 else 0.9 * self._fps + 0.1 * rate
+        self._last_time = now
+        self._processed += 1
+        if self._started is None:
+            self._started = now
+        if self._mailbox.put(Rendered(image, result, self._fps, self._processed)):
+            self.frameReady.emit()
+        return True
+
+
+class WorkerHost(QObject):
+    """The UI side: starts the worker's thread, forwards requests as queued signals, stops it cleanly."""
+
+    _open = Signal(object)
+    _play = Signal(bool)
+    _seek = Signal(int)
+    _restart = Signal()
+    _loop = Signal(bool)
+    _configure = Signal(object)
+    _record = Signal(str)
+    _stop_record = Signal()
+    _export = Signal(str)
+    _load_model = Signal(str)
+    _stop = Signal()
+
+    def __init__(self, classifier: Classifier, config: PipelineConfig, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.mailbox = Mailbox()
+        self.thread = QThread()
+        self.thread.setObjectName("pipeline")
+        self.worker = PipelineWorker(classifier, config, self.mailbox)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.start)
+        for signal, slot in (
+            (self._open, self.worker.openSource),
+            (self._play, self.worker.setPlaying),
+            (self._seek, self.worker.seek),
+            (self._restart, self.worker.restart),
+            (self._loop, self.worker.setLoop),
+            (self._configure, self.worker.configure),
+            (self._record, self.worker.startRecording),
+            (self._stop_record, self.worker.stopRecording),
+            (self._export, self.worker.exportCsv),
+            (self._load_model, self.worker.loadModel),
+            (self._stop, self.worker.stop),
+        ):
+            signal.connect(slot)
+        # direct: quit() is thread-safe, and the UI thread may be blocked in wait() for this very signal
+        self.worker.stopped.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
+
+    def start(self) -> None:
+        """Start the thread; connect to the worker's signals first, or early ones (modelReady) are lost."""
+        self.thread.start()
+
+    def open_source(self, spec: object | Sequence[object]) -> None:
+        self._open.emit(spec)
+
+    def set_playing(self, playing: bool) -> None:
+        self._play.emit(playing)
+
+    def seek(self, index: int) -> None:
+        self._seek.emit(index)
+
+    def restart(self) -> None:
+        self._restart.emit()
+
+    def set_loop(self, loop: bool) -> None:
+        self._loop.emit(loop)
+
+    def configure(self, config: PipelineConfig) -> None:
+        self._configure.emit(config)
+
+    def start_recording(self, path: str) -> None:
+        self._record.emit(path)
+
+    def stop_recording(self) -> None:
+        self._stop_record.emit()
+
+    def export_csv(self, path: str) -> None:
+        self._export.emit(path)
+
+    def load_model(self, path: str) -> None:
+        self._load_model.emit(path)
+
+    def shutdown(self, timeout_ms: int = 2000) -> None:
+        """Stop the worker, release the source and join the thread.
+
+        During playback this takes one frame's processing. While TensorFlow is still
+        loading it cannot be interrupted, so after ``timeout_ms`` we keep waiting rather
+        than destroy a running QThread.
+        """
+        if not self.thread.isRunning():
+            return
+        self.worker.request_stop()
+        self._stop.emit()
+        if not self.thread.wait(timeout_ms):
+            log.warning("the pipeline worker is still busy (loading the model?); waiting for it")
+            self.thread.wait()

@@ -1,0 +1,171 @@
+"""Frame sources, Haar detection, tracking and the per-frame pipeline, on real files and the real model."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+from desktop_support import VIDEO_FRAMES, VIDEO_SIZE, FixedClassifier, shared_media
+
+from desktop.core.detector import DetectorConfig, DetectorError, FaceDetector
+from desktop.core.pipeline import Pipeline, PipelineConfig
+from desktop.core.sources import LatestFrameSource, SourceError, SyntheticSource, open_source
+from desktop.core.tracking import FaceTracker
+from model.preprocess import Box, faces_to_batch
+from model.spec import NUM_CLASSES
+
+pytest_plugins = ["conftest_desktop"]
+
+
+# ----- sources -----
+
+
+def test_video_file_source_reads_every_frame_and_seeks(astronaut_video):
+    with open_source(astronaut_video) as source:
+        assert source.info.kind == "video" and source.info.seekable
+        assert source.info.fps == pytest.approx(30.0)
+        frames = []
+        while (frame := source.read()) is not None:
+            frames.append(frame)
+        assert [f.index for f in frames] == list(range(VIDEO_FRAMES))
+        assert frames[0].image.shape == (VIDEO_SIZE[1], VIDEO_SIZE[0], 3)
+        assert frames[30].time_s == pytest.approx(1.0)
+        source.seek(10)
+        again = source.read()
+        assert again.index == 10
+        assert np.mean(np.abs(again.image.astype(int) - frames[10].image.astype(int))) < 2
+
+
+def test_images_and_folders(tmp_path):
+    face = cv2.imread(str(shared_media("fr_two_people.jpg")))
+    cv2.imwrite(str(tmp_path / "b.png"), face)
+    cv2.imwrite(str(tmp_path / "a.jpg"), face[:, ::-1])
+    (tmp_path / "aa_broken.png").write_bytes(b"not an image")
+    (tmp_path / "notes.txt").write_text("ignored")
+    with open_source(tmp_path) as folder:
+        assert folder.info.kind == "images" and folder.info.frame_count == 3
+        read = [folder.read() for _ in range(3)]
+        assert [f.index for f in read if f] == [0, 2]  # the broken image is counted and skipped
+        assert folder.decode_errors == 1
+    with open_source(tmp_path / "b.png") as single:
+        assert single.read().image.shape == face.shape
+        assert single.read() is None
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing.mp4", "no such file"),
+        (lambda p: (p / "empty.mp4").touch() or p / "empty.mp4", "empty"),
+        (lambda p: (p / "junk.mp4").write_bytes(np.random.default_rng(0).bytes(50_000)) and p / "junk.mp4", "corrupt"),
+        (lambda p: (p / "junk.png").write_bytes(b"\x89PNG garbage") and p / "junk.png", "cannot read"),
+        (lambda p: (p / "empty_dir").mkdir() or p / "empty_dir", "no images"),
+        (lambda p: "97", "camera 97"),
+    ],
+)
+def test_bad_sources_raise_a_clear_source_error(tmp_path, make, message):
+    with pytest.raises(SourceError, match=message):
+        open_source(make(tmp_path))
+
+
+def test_demo_source_moves_and_shows_a_face():
+    detector = FaceDetector()
+    with open_source("demo") as demo:
+        first = demo.read()
+        demo.skip(44)
+        later = demo.read()
+    assert later.index == 45 and later.time_s == pytest.approx(1.5)
+    assert np.mean(np.abs(first.image.astype(int) - later.image.astype(int))) > 2  # it pans and zooms
+    assert len(detector.detect(first.image)) >= 1
+
+
+def test_latest_frame_source_drops_stale_frames_and_reports_unplugging():
+    camera = LatestFrameSource(SyntheticSource(fps=100, live=True, fail_after=60))
+    try:
+        first = camera.read()
+        time.sleep(0.2)  # the consumer is slow: about 20 frames arrive meanwhile
+        newest = camera.read()
+        assert newest.index - first.index >= 10  # we get the newest, not the next in a queue
+        with pytest.raises(SourceError, match="unplugged"):
+            for _ in range(100):
+                camera.read()
+    finally:
+        camera.close()
+
+
+# ----- detection and tracking -----
+
+
+def test_detector_finds_both_faces_in_a_photo():
+    image = cv2.imread(str(shared_media("fr_two_people.jpg")))
+    boxes = FaceDetector().detect(image)
+    assert len(boxes) == 2
+    assert sorted(b.x for b in boxes)[0] < image.shape[1] / 2 < sorted(b.x for b in boxes)[1]
+    assert FaceDetector(DetectorConfig(min_face_size=400)).detect(image) == []  # min face size is honoured
+
+
+def test_detector_rejects_a_bad_cascade(tmp_path):
+    (tmp_path / "bad.xml").write_text("<opencv_storage></opencv_storage>")
+    with pytest.raises(DetectorError, match="cascade"):
+        FaceDetector(cascade_path=tmp_path / "bad.xml")
+
+
+def test_tracker_keeps_ids_and_smooths_each_face_on_its_own():
+    tracker = FaceTracker(smoothing=0.5)
+    a, b = Box(10, 10, 50, 50), Box(200, 10, 50, 50)
+    p_happy, p_sad = np.eye(NUM_CLASSES)[3], np.eye(NUM_CLASSES)[4]
+    first = tracker.update([a, b], np.stack([p_happy, p_sad]))
+    assert [i for i, _ in first] == [1, 2]
+    moved = [Box(205, 12, 50, 50), Box(14, 12, 50, 50)]  # both moved a little, listed in the other order
+    second = tracker.update(moved, np.stack([p_sad, p_sad]))
+    assert [i for i, _ in second] == [2, 1]
+    np.testing.assert_allclose(second[0][1], p_sad)  # face 2 was sad and stays sad
+    np.testing.assert_allclose(second[1][1], 0.5 * p_happy + 0.5 * p_sad)  # face 1's own average
+    assert [i for i, _ in tracker.update([Box(400, 300, 50, 50)], p_happy[None])] == [3]  # a new face, a new ID
+
+
+# ----- the pipeline -----
+
+
+def test_pipeline_batches_all_faces_in_one_call_and_matches_the_model_path(real_classifier):
+    image = cv2.imread(str(shared_media("fr_two_people.jpg")))
+    spy = FixedClassifier()
+    spy.predict = lambda batch: (spy.batch_sizes.append(len(batch)), real_classifier.predict(batch))[1]
+    result = Pipeline(spy).process(image, index=7, time_s=0.25)
+    assert spy.batch_sizes == [2]  # one call for both faces
+    assert (result.index, result.time_s, result.width, result.height) == (7, 0.25, image.shape[1], image.shape[0])
+    assert [f.face_id for f in result.faces] == [1, 2]
+    expected = real_classifier.predict(faces_to_batch(image, [f.box for f in result.faces]))
+    np.testing.assert_allclose([f.probs for f in result.faces], expected, rtol=1e-6)
+    for face in result.faces:
+        assert len(face.probs) == NUM_CLASSES and sum(face.probs) == pytest.approx(1.0, abs=1e-5)
+    t = result.timings
+    assert min(t.detect_ms, t.preprocess_ms, t.classify_ms, t.track_ms) > 0
+    assert t.total_ms == pytest.approx(t.detect_ms + t.preprocess_ms + t.classify_ms + t.track_ms)
+
+
+def test_pipeline_follows_the_face_through_a_video(astronaut_video):
+    pipeline = Pipeline(FixedClassifier(), PipelineConfig(smoothing=0.6))
+    with open_source(astronaut_video) as source:
+        results = [pipeline.process(f.image, index=f.index, time_s=f.time_s) for f in iter(source.read, None)]
+    assert len(results) == VIDEO_FRAMES
+    assert sum(1 for r in results if r.faces) >= 0.9 * VIDEO_FRAMES
+    ids = {f.face_id for r in results for f in r.faces if f.box.x < 400}
+    assert ids == {1}  # the astronaut keeps her ID from start to end
+    assert all(r.faces[0].emotion == "Happy" for r in results if r.faces)
+    assert results[0].faces == Pipeline(FixedClassifier()).process(source_first_frame(astronaut_video)).faces
+
+
+def source_first_frame(path):
+    with open_source(path) as source:
+        return source.read().image
+
+
+def test_pipeline_settings_change_between_frames(astronaut_video):
+    image = source_first_frame(astronaut_video)
+    pipeline = Pipeline(FixedClassifier())
+    assert pipeline.process(image).faces
+    pipeline.configure(PipelineConfig(detector=DetectorConfig(min_face_size=450)))
+    assert pipeline.process(image).faces == ()
