@@ -12,7 +12,7 @@ from desktop_support import VIDEO_FRAMES, VIDEO_SIZE, FixedClassifier, shared_me
 from desktop.core.detector import DetectorConfig, DetectorError, FaceDetector
 from desktop.core.pipeline import Pipeline, PipelineConfig
 from desktop.core.sources import LatestFrameSource, SourceError, SyntheticSource, open_source
-from desktop.core.tracking import FaceTracker
+from desktop.core.tracking import FaceTracker, iou
 from model.preprocess import Box, faces_to_batch
 from model.spec import NUM_CLASSES
 
@@ -169,3 +169,31 @@ def test_pipeline_settings_change_between_frames(astronaut_video):
     assert pipeline.process(image).faces
     pipeline.configure(PipelineConfig(detector=DetectorConfig(min_face_size=450)))
     assert pipeline.process(image).faces == ()
+
+
+def test_detect_near_finds_the_face_where_it_was_and_not_elsewhere(astronaut_video):
+    image = source_first_frame(astronaut_video)
+    detector = FaceDetector()
+    (face,) = [b for b in detector.detect(image) if b.x < 400]
+    near = detector.detect_near(image, [face])
+    assert len(near) == 1 and iou(near[0], face) > 0.6
+    far_away = Box(5, 5, face.w, face.h)  # a stale box in an empty corner finds nothing
+    assert detector.detect_near(image, [far_away]) == []
+
+
+def test_region_redetection_scans_the_whole_frame_only_every_k_frames(astronaut_video):
+    with open_source(astronaut_video) as source:
+        frames = [f.image for f in iter(source.read, None)]
+    every_frame = Pipeline(FixedClassifier(), PipelineConfig(full_scan_every=1))
+    tracked = Pipeline(FixedClassifier(), PipelineConfig(full_scan_every=5))
+    full = [len(every_frame.process(img).faces) > 0 for img in frames]
+    fast = [len(tracked.process(img).faces) > 0 for img in frames]
+    assert every_frame.full_scans == len(frames)
+    assert tracked.full_scans <= len(frames) // 5 + 3  # (every 5th frame here)  # whole-frame scans are the exception
+    assert sum(fast) >= sum(full)  # and no frame loses its face for it
+    # A face that appears between scans is found at the next whole-frame scan at the latest.
+    blank = np.full_like(frames[0], 128)
+    pipeline = Pipeline(FixedClassifier(), PipelineConfig(full_scan_every=5))
+    pipeline.process(blank)
+    seen = [bool(pipeline.process(img).faces) for img in frames[:5]]
+    assert seen[0]  # no face known: every frame is a whole-frame scan until one is found

@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 
 #: The cascade's own window: a face smaller than this after downscaling cannot be found.
 _CASCADE_WINDOW = 24
+#: Face size, in pixels, at which :meth:`FaceDetector.detect_near` looks for a known face.
+_NEAR_FACE = 3 * _CASCADE_WINDOW
 
 
 class DetectorError(Exception):
@@ -54,17 +56,76 @@ class FaceDetector:
             raise DetectorError(f"{path}: cannot load the Haar cascade (missing or corrupt file)")
         self.config = config or DetectorConfig()
 
-    def detect(self, image: np.ndarray) -> list[Box]:
-        gray = to_gray(image)
+    def _shrink(self, gray: np.ndarray) -> tuple[np.ndarray, float]:
         h, w = gray.shape
         cfg = self.config
         scale = min(1.0, max(cfg.detect_width / w, _CASCADE_WINDOW / cfg.min_face_size))
-        small = (
-            cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else gray
-        )
-        min_size = max(_CASCADE_WINDOW, round(cfg.min_face_size * scale))
+        if scale < 1:
+            gray = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        return gray, scale
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        """Scan the whole frame."""
+        small, scale = self._shrink(to_gray(image))
+        min_size = max(_CASCADE_WINDOW, round(self.config.min_face_size * scale))
+        return self._boxes(self._scan(small, min_size, None), scale)
+
+    def detect_near(self, image: np.ndarray, previous: list[Box]) -> list[Box]:
+        """Look for each previously found face only around where it was.
+
+        Each search covers the old box grown by 35 % of its size on every side, shrunk so the
+        face is about three times the cascade's window (small enough to be fast, large enough
+        that the box matches a whole-frame scan's), for faces 0.8x to 1.25x the old size:
+        a few small windows instead of the whole frame's pyramid. A face that moved further
+        or changed size more is not found here; the caller then scans the whole frame
+        (see :class:`~desktop.core.pipeline.Pipeline`).
+        """
+        gray = to_gray(image)
+        height, width = gray.shape
+        found: list[Box] = []
+        for box in previous:
+            size = max(box.w, box.h)
+            scale = min(1.0, _NEAR_FACE / size)
+            pad = round(0.35 * size)
+            x0, y0 = max(box.x - pad, 0), max(box.y - pad, 0)
+            x1, y1 = min(box.x + box.w + pad, width), min(box.y + box.h + pad, height)
+            roi = gray[y0:y1, x0:x1]
+            if scale < 1:
+                roi = cv2.resize(roi, (round(roi.shape[1] * scale), round(roi.shape[0] * scale)), cv2.INTER_AREA)
+            min_size = max(_CASCADE_WINDOW, round(0.8 * size * scale), round(self.config.min_face_size * scale))
+            max_size = round(1.25 * size * scale)
+            if min(roi.shape) < min_size or max_size < min_size:
+                continue
+            rects = self._scan(roi, min_size, max_size)
+            if len(rects):
+                best = max(rects, key=lambda r: r[2] * r[3])
+                found.extend(self._boxes([best], scale, x0, y0))
+        unique: list[Box] = []
+        for b in sorted(found, key=lambda b: b.area, reverse=True):  # two old boxes may find the same face
+            if all(_overlap(b, u) < 0.5 for u in unique):
+                unique.append(b)
+        return unique
+
+    def _scan(self, gray: np.ndarray, min_size: int, max_size: int | None) -> np.ndarray:
+        cfg = self.config
+        kwargs = {"maxSize": (max_size, max_size)} if max_size else {}
         found = self._cascade.detectMultiScale(
-            small, scaleFactor=cfg.scale_factor, minNeighbors=cfg.min_neighbors, minSize=(min_size, min_size)
+            gray, scaleFactor=cfg.scale_factor, minNeighbors=cfg.min_neighbors, minSize=(min_size, min_size), **kwargs
         )
-        boxes = [Box(*(round(v / scale) for v in rect)) for rect in np.asarray(found).reshape(-1, 4)]
+        return np.asarray(found).reshape(-1, 4)
+
+    @staticmethod
+    def _boxes(rects, scale: float, dx: int = 0, dy: int = 0) -> list[Box]:
+        """Boxes found at ``scale`` in an image whose origin is (dx, dy) in the frame -> frame boxes."""
+        boxes = [
+            Box(dx + round(x / scale), dy + round(y / scale), round(w / scale), round(h / scale))
+            for x, y, w, h in rects
+        ]
         return sorted(boxes, key=lambda b: b.area, reverse=True)
+
+
+def _overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box's area."""
+    w = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
+    h = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
+    return max(w, 0) * max(h, 0) / max(min(a.area, b.area), 1)

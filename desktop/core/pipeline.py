@@ -14,7 +14,7 @@ import numpy as np
 from desktop.core.classifier import Classifier
 from desktop.core.detector import DetectorConfig, FaceDetector
 from desktop.core.tracking import FaceTracker
-from model.preprocess import DEFAULT_MARGIN, Box, faces_to_batch
+from model.preprocess import DEFAULT_MARGIN, Box, faces_to_batch, to_gray
 from model.spec import LABEL_KEYS, LABELS
 
 
@@ -71,6 +71,7 @@ class PipelineConfig:
     margin: float = DEFAULT_MARGIN  # added around each Haar box before cropping, as in training
     smoothing: float = 0.0  # weight of the past in each face's moving average; 0 = raw probabilities
     iou_threshold: float = 0.3  # overlap needed to keep a face's ID from one frame to the next
+    full_scan_every: int = 10  # between whole-frame scans (a third of a second at 30 fps), look only near known faces
 
 
 class Pipeline:
@@ -84,6 +85,9 @@ class Pipeline:
         self.detector = detector or FaceDetector(self._config.detector)
         self.detector.config = self._config.detector
         self.tracker = FaceTracker(self._config.iou_threshold, smoothing=self._config.smoothing)
+        self._previous: list[Box] = []  # the faces found in the last frame
+        self._since_scan = 0  # frames since the last whole-frame scan
+        self.full_scans = 0  # how many frames needed a whole-frame scan (for benchmarks and tests)
 
     @property
     def config(self) -> PipelineConfig:
@@ -91,6 +95,8 @@ class Pipeline:
 
     def configure(self, config: PipelineConfig) -> None:
         """Change settings between frames without losing the faces being tracked."""
+        if config.detector != self._config.detector:
+            self._previous = []  # new detector settings: scan the whole frame next
         self._config = config
         self.detector.config = config.detector
         self.tracker.iou_threshold, self.tracker.smoothing = config.iou_threshold, config.smoothing
@@ -105,12 +111,32 @@ class Pipeline:
 
     def reset(self) -> None:
         self.tracker.reset()
+        self._previous, self._since_scan = [], 0
+
+    def _detect(self, gray: np.ndarray) -> list[Box]:
+        """Faces near the last ones, with a whole-frame scan every ``full_scan_every`` frames.
+
+        The whole frame is also scanned whenever a face is lost near its old place or
+        there was none, so recall is never below scanning every frame for a face that
+        stays put, and a new face waits at most ``full_scan_every - 1`` frames.
+        """
+        every = self._config.full_scan_every
+        if self._previous and every > 1 and self._since_scan < every - 1:
+            boxes = self.detector.detect_near(gray, self._previous)
+            if len(boxes) >= len(self._previous):
+                self._since_scan += 1
+                return boxes
+        self._since_scan = 0
+        self.full_scans += 1
+        return self.detector.detect(gray)
 
     def process(self, image: np.ndarray, *, index: int = 0, time_s: float = 0.0) -> FrameResult:
         t0 = time.perf_counter()
-        boxes = self.detector.detect(image)
+        gray = to_gray(image)  # once per frame, shared by detection and cropping
+        boxes = self._detect(gray)
+        self._previous = boxes
         t1 = time.perf_counter()
-        batch = faces_to_batch(image, boxes, self._config.margin)
+        batch = faces_to_batch(gray, boxes, self._config.margin)
         t2 = time.perf_counter()
         probs = self.classifier.predict(batch)  # one call for every face in the frame
         t3 = time.perf_counter()
