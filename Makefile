@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test lint analyze-demo package package-test clean
+.PHONY: setup run test lint package package-test clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,3 +30,21 @@ lint: setup
 
 clean:
 	rm -rf build dist .pytest_cache .qtdeps
+
+# The packaged app is built with the CPU-only TensorFlow wheel, in its own environment.
+PKG_VENV := .venv-pkg
+PKG_STAMP := $(PKG_VENV)/.installed
+
+$(PKG_STAMP): pyproject.toml
+	@test -x $(PKG_VENV)/bin/python || $(PYTHON) -m venv $(PKG_VENV)
+	$(PKG_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PKG_VENV)/bin/python -m pip install --quiet "tensorflow-cpu>=2.16,<2.22" "opencv-python-headless>=4.10,<5" \
+		"PySide6-Essentials>=6.6" numpy matplotlib "pyinstaller>=6.6"
+	@touch $(PKG_STAMP)
+
+package: $(PKG_STAMP) .qtdeps
+	$(PKG_VENV)/bin/python -m PyInstaller --noconfirm --clean --log-level WARN build.spec
+	@du -sh dist/EmotionLens
+
+package-test: package setup
+	$(PY) scripts/package_smoke.py dist/EmotionLens
