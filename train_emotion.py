@@ -31,9 +31,9 @@ from model.spec import LABELS
 log = logging.getLogger("train_emotion")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="train_emotion.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -215,9 +215,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "train_emotion.py") -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = build_parser()
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     if args.command == "train":
         return cmd_train(args, parser)

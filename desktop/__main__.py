@@ -1,5 +1,8 @@
 """Entry point: ``python -m desktop`` opens the window; ``python -m desktop analyze INPUT`` runs headless.
 
+``python -m desktop train ...`` and ``evaluate ...`` run ``train_emotion.py``: a frozen app has
+no script to run, so the Retrain dialog starts its own executable with these sub-commands.
+
 Logging is configured here and only here: a rotating log file in the user data folder
 (where the excepthook also writes tracebacks) and warnings on stderr.
 """
@@ -72,6 +75,13 @@ def gui_parser() -> argparse.ArgumentParser:
     _common_options(parser)
     parser.add_argument("--exit-after-frames", type=int, metavar="N", help="quit after N processed frames (tests)")
     parser.add_argument("--screenshot", type=Path, metavar="OUT.png", help="with --exit-after-frames: save the window")
+    parser.add_argument(
+        "--bench-seconds",
+        type=float,
+        metavar="N",
+        help="measure the GUI for N seconds from the first frame shown (the source loops), then print "
+        "capture-to-paint latency, displayed fps, overlay rate and the longest UI stall as JSON and quit",
+    )
     return parser
 
 
@@ -146,8 +156,23 @@ def run_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_trainer(argv: list[str]) -> int:
+    """``train ...`` / ``evaluate ...``: exactly ``train_emotion.py``'s command line (it configures its own logging)."""
+    try:
+        import train_emotion
+    except ModuleNotFoundError:  # a checkout run from another folder: the script sits at the project root
+        from desktop.core.resources import resource_path
+
+        sys.path.insert(0, str(resource_path("train_emotion.py").parent))
+        import train_emotion
+    prog = Path(sys.argv[0]).name if getattr(sys, "frozen", False) else "python -m desktop"
+    return train_emotion.main(argv, prog=prog)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["train"], ["evaluate"]):
+        return run_trainer(argv)
     headless = argv[:1] == ["analyze"]
     args = analyze_parser().parse_args(argv[1:]) if headless else gui_parser().parse_args(argv)
     log_file = configure_logging(args.log_level)

@@ -54,6 +54,21 @@ def _entry(path: Path, name: str, shipped: bool) -> ModelEntry | None:
     return ModelEntry(path, name, accuracy, created, shipped)
 
 
+def same_file(a: str | Path | None, b: str | Path | None) -> bool:
+    """Whether two model paths name the same file (either may be missing)."""
+    if not a or not b:
+        return False
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def model_display_name(path: str | Path) -> str:
+    """A short name for the status bar: the file name, or "Run <folder>" for a Retrain run's model."""
+    path = Path(path)
+    if not same_file(path, SHIPPED_MODEL) and path.name in ("best.keras", "last.keras"):
+        return f"Run {path.parent.name}"
+    return path.name
+
+
 def shipped_entry() -> ModelEntry:
     entry = _entry(SHIPPED_MODEL, "Shipped model", shipped=True)
     assert entry is not None
@@ -68,7 +83,7 @@ def finished_runs(root: Path | None = None) -> list[ModelEntry]:
     entries = []
     for run in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
         if (run / "best.keras").is_file() and (run / "metrics.json").is_file():
-            entry = _entry(run / "best.keras", f"Run {run.name}", shipped=False)
+            entry = _entry(run / "best.keras", model_display_name(run / "best.keras"), shipped=False)
             if entry:
                 entries.append(entry)
     return entries
@@ -105,5 +120,9 @@ def trainer_command(args: list[str]) -> tuple[str, list[str]]:
     ``train`` / ``evaluate`` sub-command instead.
     """
     if getattr(sys, "frozen", False):
-        return sys.executable, list(args)
+        # A windowed Windows executable has no stdout to report progress on: use the console
+        # companion that build.spec puts beside it, when it is there.
+        exe = Path(sys.executable)
+        cli = exe.with_name(f"EmotionLens-cli{exe.suffix}")
+        return str(cli if cli.is_file() else exe), list(args)
     return sys.executable, [str(resource_path("train_emotion.py")), *args]

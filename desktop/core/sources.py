@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -36,6 +36,9 @@ class Frame:
     image: np.ndarray
     index: int  # frame number in the source (0-based)
     time_s: float  # index / fps for files and generated sources, seconds since opening for a camera
+    #: ``time.monotonic()`` when the frame was read (decoded, or grabbed by a camera reader thread):
+    #: where the GUI's capture-to-paint latency starts.
+    captured: float = field(default_factory=time.monotonic, compare=False)
 
 
 @dataclass(frozen=True)

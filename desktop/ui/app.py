@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -12,7 +13,7 @@ from PySide6.QtCore import QSettings, QThread, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.core.classifier import EmotionClassifier
-from desktop.ui.main_window import MainWindow
+from desktop.ui.main_window import MainWindow, remembered_model
 from model.userdata import APP_NAME
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ def install_excepthook(log_file: Path | None) -> None:
 def run_gui(args: argparse.Namespace, log_file: Path | None) -> int:
     if args.screenshot is not None and args.exit_after_frames is None:
         raise SystemExit("error: --screenshot needs --exit-after-frames N")
+    if args.bench_seconds is not None and (args.exit_after_frames is not None or args.bench_seconds <= 0):
+        raise SystemExit("error: --bench-seconds takes a positive number and no --exit-after-frames")
     display_vars = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
     if sys.platform.startswith("linux") and not any(os.environ.get(v) for v in display_vars):
         print(
@@ -66,9 +69,23 @@ def run_gui(args: argparse.Namespace, log_file: Path | None) -> int:
     app.setApplicationName(APP_NAME)
     qInstallMessageHandler(_qt_message)
     install_excepthook(log_file)
-    classifier = EmotionClassifier(args.model, device=args.device, fallback=True)
-    window = MainWindow(classifier, source=args.source, settings=QSettings())
+    settings = QSettings()
+    # --model wins for this session; otherwise the model chosen last time (Models menu, Retrain).
+    # A remembered file that has gone or broken falls back to the shipped model with a banner.
+    classifier = EmotionClassifier(args.model or remembered_model(settings), device=args.device, fallback=True)
+    window = MainWindow(classifier, source=args.source, settings=settings)
     if args.exit_after_frames is not None:
         window.exit_after(args.exit_after_frames, args.screenshot)
+    if args.bench_seconds is not None:
+        window.bench(args.bench_seconds)
     window.show()
-    return app.exec()
+    code = app.exec()
+    if window.bench_result is not None:
+        r = window.bench_result
+        print(
+            f"{r['displayed_fps']:.1f} fps shown, overlays {r['overlay_hz']:.1f} Hz, capture->paint "
+            f"p50 {r['capture_to_paint_p50_ms']:.0f} ms / p95 {r['capture_to_paint_p95_ms']:.0f} ms, "
+            f"longest UI stall {r['max_ui_stall_ms']:.0f} ms"
+        )
+        print(json.dumps(r), flush=True)
+    return code

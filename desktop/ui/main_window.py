@@ -7,7 +7,7 @@ from pathlib import Path
 
 import cv2
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -25,9 +25,13 @@ from PySide6.QtWidgets import (
 from desktop.core.classifier import Classifier
 from desktop.core.detector import DetectorConfig
 from desktop.core.pipeline import PipelineConfig
+from desktop.core.runs import list_models, model_display_name, same_file
 from desktop.core.sources import SourceInfo, list_cameras
+from desktop.ui.latency import LatencyMonitor
+from desktop.ui.retrain_dialog import RetrainDialog
 from desktop.ui.widgets import FacePanel, SettingsPanel, VideoView
 from desktop.ui.worker import Rendered, WorkerHost
+from model.checkpoint import SHIPPED_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,20 @@ def load_config(settings: QSettings) -> PipelineConfig:
         return p
 
 
+#: QSettings key of the model the user chose (Models menu or Retrain); absent or "" = the shipped model.
+MODEL_KEY = "model/path"
+
+
+def remembered_model(settings: QSettings) -> Path | None:
+    """The model chosen in an earlier session, or None for the shipped one.
+
+    The file may since have gone or broken: the classifier then falls back to the shipped
+    model with a warning banner and the window forgets the choice.
+    """
+    value = str(settings.value(MODEL_KEY, "") or "")
+    return Path(value) if value else None
+
+
 def save_config(settings: QSettings, config: PipelineConfig) -> None:
     settings.setValue("detector/scale_factor", config.detector.scale_factor)
     settings.setValue("detector/min_neighbors", config.detector.min_neighbors)
@@ -65,9 +83,24 @@ def save_config(settings: QSettings, config: PipelineConfig) -> None:
 class MainWindow(QMainWindow):
     framesShown = Signal(int)  # frames processed so far, each time one is shown
 
-    def __init__(self, classifier: Classifier, *, source: object = None, settings: QSettings | None = None) -> None:
+    def __init__(
+        self,
+        classifier: Classifier,
+        *,
+        source: object = None,
+        settings: QSettings | None = None,
+        runs_root: Path | None = None,
+    ) -> None:
         super().__init__()
         self.settings = settings if settings is not None else QSettings("EmotionLens", "EmotionLens")
+        self.runs_root = runs_root  # Retrain runs (None: the user data folder)
+        #: The model file in use, once the worker has loaded it ("" for a classifier without a file).
+        self.active_model = ""
+        self._requested_model = str(getattr(classifier, "model_path", "") or "")
+        self._pending_model: str | None = None  # a switch asked for and not yet answered by the worker
+        self.retrain_dialog: RetrainDialog | None = None
+        self._bench: LatencyMonitor | None = None
+        self.bench_result: dict | None = None
         self.setWindowTitle("Emotion Lens")
         self.setAcceptDrops(True)
         config = load_config(self.settings)
@@ -132,6 +165,9 @@ class MainWindow(QMainWindow):
         self.record_action = self._action("&Record…", QKeySequence("Ctrl+R"), self._toggle_recording)
         self.record_action.setCheckable(True)
         self.export_action = self._action("&Export CSV…", QKeySequence("Ctrl+E"), self._choose_export)
+        self.retrain_action = self._action("Re&train…", None, self.open_retrain)
+        self.retrain_action.setToolTip("Train the emotion model on your own faces, then switch to it")
+        self.shipped_action = self._action("Use the &shipped model", None, lambda: self.use_model(SHIPPED_MODEL))
         self.quit_action = self._action("&Quit", QKeySequence("Ctrl+Q"), self.close)
 
         source_menu = self.menuBar().addMenu("&Source")
@@ -143,6 +179,10 @@ class MainWindow(QMainWindow):
         play_menu.addActions([self.play_action, self.restart_action, self.loop_action])
         save_menu = self.menuBar().addMenu("S&ave")
         save_menu.addActions([self.snapshot_action, self.record_action, self.export_action])
+        self.models_menu = self.menuBar().addMenu("&Models")
+        self.models_menu.setToolTipsVisible(True)
+        self.models_menu.aboutToShow.connect(self.fill_models_menu)
+        self.fill_models_menu()  # so the menu is never empty, e.g. for keyboard navigation before it opens
 
         toolbar = QToolBar("Controls")
         toolbar.setObjectName("controls")
@@ -152,6 +192,8 @@ class MainWindow(QMainWindow):
         toolbar.addActions([self.play_action, self.restart_action, self.loop_action])
         toolbar.addSeparator()
         toolbar.addActions([self.snapshot_action, self.record_action, self.export_action])
+        toolbar.addSeparator()
+        toolbar.addAction(self.retrain_action)
         self.addToolBar(toolbar)
 
         self.status_labels = {name: QLabel() for name in ("source", "fps", "latency", "device", "model")}
@@ -176,6 +218,8 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         w = self.host.worker
         w.modelReady.connect(self._on_model_ready)
+        w.modelLoaded.connect(self._on_model_loaded)
+        w.modelFailed.connect(self._on_model_failed)
         w.sourceOpened.connect(self._on_source_opened)
         w.frameReady.connect(self._on_frame)
         w.playingChanged.connect(self._on_playing)
@@ -218,15 +262,80 @@ class MainWindow(QMainWindow):
         self.errors.append(text)
         self.banner.setStyleSheet(_BANNER[kind])
         self.banner.setText(text)
+        self.banner.setProperty("kind", kind)
         self.banner.show()
         if self.last is None or self.source_info is None:
             self.video.set_message("Open a video (Ctrl+O), choose a camera or the demo")
         if self._exit_after is not None and kind == "error":
             self._finish(1)
+        elif self._bench is not None and kind == "error":
+            self._bench = None
+            self.close()
+            QApplication.exit(1)
+
+    def open_retrain(self) -> RetrainDialog:
+        """Show the Retrain dialog (one per window, kept while it trains), starting from the model in use."""
+        dialog = self.retrain_dialog
+        if dialog is None:
+            dialog = self.retrain_dialog = RetrainDialog(self._current_model_path(), self, self.runs_root)
+            dialog.model_chosen.connect(self.use_model)
+        elif dialog.state != "running":
+            dialog.current_model = self._current_model_path()  # fine-tune and compare against what is in use now
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
+    def use_model(self, path: str | Path) -> None:
+        """Switch the running pipeline to the model file ``path``; the worker loads it between two frames."""
+        path = str(path)
+        if self._pending_model is None and same_file(path, self.active_model):
+            self.statusBar().showMessage(f"{model_display_name(path)} is already in use", 5000)
+            return
+        self._pending_model = path
+        self.status_labels["model"].setText(f"loading {model_display_name(path)}…")
+        self.statusBar().showMessage(f"Loading {model_display_name(path)}…")
+        self.host.load_model(path)
+
+    def fill_models_menu(self) -> None:
+        """The shipped model and every finished run, the active one checked (rebuilt each time it opens)."""
+        menu = self.models_menu
+        menu.clear()
+        menu.addAction(self.retrain_action)
+        menu.addSeparator()
+        group = QActionGroup(menu)
+        entries = [(e.label, e.path) for e in list_models(self.runs_root)]
+        if self.active_model and not any(same_file(p, self.active_model) for _, p in entries):
+            other = Path(self.active_model)  # from --model: listed so the menu always shows what is in use
+            entries.append((f"{model_display_name(other)} — {other.parent}", other))
+        for label, path in entries:
+            action = menu.addAction(label)
+            action.setCheckable(True)
+            action.setChecked(same_file(path, self.active_model))
+            action.setToolTip(str(path))
+            action.setActionGroup(group)
+            action.triggered.connect(lambda _checked=False, p=path: self.use_model(p))
+        menu.addSeparator()
+        menu.addAction(self.shipped_action)
+        self.shipped_action.setEnabled(not same_file(self.active_model, SHIPPED_MODEL))
 
     def exit_after(self, frames: int, screenshot: Path | None) -> None:
         """Quit after ``frames`` processed frames (or at the end of the source), saving a screenshot."""
         self._exit_after = (frames, screenshot)
+
+    def bench(self, seconds: float) -> LatencyMonitor:
+        """Measure for ``seconds`` from the first painted frame, then quit; the figures land in ``bench_result``.
+
+        The source loops, so a short file lasts the whole measurement.
+        """
+        monitor = self._bench = LatencyMonitor(seconds, self)
+        monitor.finished.connect(self._on_bench_finished)
+        self.video.monitor = monitor
+        self.host.set_loop(True)  # not through loop_action: a benchmark must not change the saved setting
+        return monitor
+
+    def _current_model_path(self) -> Path:
+        return Path(self.active_model) if self.active_model else SHIPPED_MODEL
 
     # ----- worker signals -----
 
@@ -237,9 +346,37 @@ class MainWindow(QMainWindow):
         if warning:
             self.show_error(warning, "warning")
 
+    def _on_model_loaded(self, path: str) -> None:
+        first = not self.active_model and self._pending_model is None
+        self.active_model = path
+        if path:
+            self.status_labels["model"].setText(model_display_name(path))
+            self.status_labels["model"].setToolTip(path)
+        if first:
+            remembered = remembered_model(self.settings)
+            if remembered and same_file(remembered, self._requested_model) and not same_file(path, remembered):
+                self.settings.setValue(MODEL_KEY, "")  # it fell back to the shipped model: forget the broken choice
+            return
+        if self._pending_model is None or not same_file(path, self._pending_model):
+            return
+        self._pending_model = None
+        self.settings.setValue(MODEL_KEY, "" if same_file(path, SHIPPED_MODEL) else path)
+        self.banner.hide()  # an earlier model warning or error no longer applies
+        self.statusBar().showMessage(f"Now using {model_display_name(path)}", 10000)
+
+    def _on_model_failed(self, path: str, message: str) -> None:
+        if self._pending_model is not None and same_file(path, self._pending_model):
+            self._pending_model = None
+        if self.active_model:
+            self.status_labels["model"].setText(model_display_name(self.active_model))
+        current = model_display_name(self.active_model) if self.active_model else "the current model"
+        self.statusBar().clearMessage()
+        self.show_error(f"{message}. Still using {current}.")
+
     def _on_source_opened(self, info: SourceInfo) -> None:
         self.source_info = info
-        self.banner.hide()
+        if self.banner.property("kind") == "error":  # a source error is over; a model warning stays
+            self.banner.hide()
         self.setWindowTitle(f"Emotion Lens — {info.name}")
         self.status_labels["source"].setText(info.name)
         self.slider.setEnabled(info.seekable)
@@ -255,7 +392,10 @@ class MainWindow(QMainWindow):
         self.last = item
         result = item.result
         self.video.set_message("")
-        self.video.set_frame(item.image)
+        faces = len(result.faces)
+        self.video.set_frame(item.image, item.captured, faces, result.timings.total_ms)
+        if self._bench is not None:
+            self._bench.begin()  # measures from the first frame shown: model loading is not part of it
         self.faces.set_faces(result.faces)
         self.status_labels["fps"].setText(f"{item.fps:.1f} fps")
         self.status_labels["latency"].setText(
@@ -342,6 +482,19 @@ class MainWindow(QMainWindow):
             self.open_source(paths[0])
             event.acceptProposedAction()
 
+    def _on_bench_finished(self, report: dict) -> None:
+        info = self.source_info
+        self.bench_result = {
+            "source": info.name if info else "",
+            "source_fps": info.fps if info else 0.0,
+            "model": model_display_name(self.active_model) if self.active_model else "",
+            **report,
+        }
+        self._bench = None
+        self.video.monitor = None
+        self.close()
+        QApplication.exit(0)
+
     def _finish(self, code: int) -> None:
         _, screenshot = self._exit_after
         self._exit_after = None
@@ -354,6 +507,9 @@ class MainWindow(QMainWindow):
         QApplication.exit(code)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.retrain_dialog is not None and not self.retrain_dialog.close():
+            event.ignore()  # training is running and the user chose to keep it
+            return
         if not self._closed:
             self._closed = True
             self.settings.setValue("geometry", self.saveGeometry())

@@ -205,6 +205,8 @@ class RetrainDialog(QDialog):
         path = self.data_edit.text().strip()
         if not path or (self._checking and self._checking.path == path) or self.state == "running":
             return
+        if path == self.valid_path:  # editingFinished fires again when the field loses focus (to Start)
+            return
         self.valid_path = None
         self.summary_label.setText(f"Checking {Path(path).name}…")
         self._set_state("checking")
@@ -317,7 +319,8 @@ class RetrainDialog(QDialog):
     def _read_stderr(self) -> None:
         text = bytes(self.process.readAllStandardError()).decode("utf-8", "replace")
         for line in text.splitlines():
-            if line.strip() and not line.startswith(("I0000", "E0000", "W0000", "WARNING: All log")):
+            # TensorFlow's start-up chatter, and the trainer's own epoch lines (the events say the same)
+            if line.strip() and not line.startswith(("I0000", "E0000", "W0000", "WARNING: All log", "epoch ")):
                 self._append_log(line.rstrip())
 
     def handle_event(self, event: dict) -> None:

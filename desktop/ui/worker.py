@@ -9,6 +9,7 @@ as the ``error`` signal, never as exceptions escaping the thread.
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import threading
 import time
@@ -40,6 +41,7 @@ class Rendered:
     result: FrameResult
     fps: float  # processed frames per second, recent average
     processed: int  # frames processed since the worker started
+    captured: float = 0.0  # time.monotonic() when the source delivered the frame (capture-to-paint latency)
 
 
 class Mailbox:
@@ -59,6 +61,21 @@ class Mailbox:
         with self._lock:
             item, self._item = self._item, None
             return item
+
+
+def settle_memory() -> None:
+    """Collect the garbage of loading a model, then exempt what survives from later full collections.
+
+    TensorFlow and Keras leave hundreds of thousands of objects behind: a full (generation 2)
+    collection walks them all, 15-175 ms with the GIL held (measured at start-up), freezing the
+    UI thread meanwhile. Playback keeps adding objects (the session's results), so one comes
+    sooner or later (none came in 10 s runs); after ``freeze`` it only walks the new objects.
+    Frozen objects are still freed by reference counting; ``unfreeze`` first, so a replaced
+    model's reference cycles are collected.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _guarded(method):
@@ -84,6 +101,8 @@ class PipelineWorker(QObject):
 
     modelLoading = Signal()
     modelReady = Signal(str, str, str)  # model name, device, warning ("" when none)
+    modelLoaded = Signal(str)  # the path of the model now in use ("" for a classifier without a file)
+    modelFailed = Signal(str, str)  # path, why: loadModel kept the model in use
     sourceOpened = Signal(object)  # SourceInfo
     frameReady = Signal()  # something is waiting in the mailbox
     playingChanged = Signal(bool)
@@ -110,6 +129,11 @@ class PipelineWorker(QObject):
         self._clock = (0.0, 0)  # (monotonic time, frame index) that playback is paced from
         self._next_index = 0
 
+    @property
+    def classifier(self) -> Classifier:
+        """The classifier in use (read it from the worker thread, or in tests once frames flow)."""
+        return self._classifier
+
     def request_stop(self) -> None:
         """Thread-safe: makes the current and later ticks return at once."""
         self._stop.set()
@@ -125,8 +149,10 @@ class PipelineWorker(QObject):
         self.modelLoading.emit()
         self._classifier.load()  # imports TensorFlow: seconds, off the UI thread
         self._pipeline = Pipeline(self._classifier, self._config)
+        settle_memory()
         warning = getattr(self._classifier, "warning", None) or ""
         self.modelReady.emit(self._classifier.name, self._classifier.device, warning)
+        self.modelLoaded.emit(str(getattr(self._classifier, "model_path", "") or ""))
         if self._pending_source is not None and not self._stop.is_set():
             self.openSource(self._pending_source)
 
@@ -219,15 +245,29 @@ class PipelineWorker(QObject):
         self.message.emit(f"Exported {rows} rows ({len(self._session)} frames) to {path}")
 
     @Slot(str)
-    @_guarded
     def loadModel(self, path: str) -> None:
-        """Switch to another model file (the Retrain dialog's hook). The old one stays if this fails."""
-        classifier = EmotionClassifier(path, device=getattr(self._classifier, "requested_device", "auto"))
-        classifier.load()
+        """Switch to another model file between two frames (Models menu, Retrain dialog).
+
+        The new model is loaded and warmed up before the swap; if it fails, the model in
+        use stays and ``modelFailed`` says why.
+        """
+        try:
+            classifier = EmotionClassifier(path, device=getattr(self._classifier, "requested_device", "auto"))
+            classifier.load()
+        except USER_ERRORS as exc:
+            log.warning("cannot switch to %s: %s", path, exc)
+            self.modelFailed.emit(path, str(exc))
+            return
+        except Exception as exc:  # a bug or a broken file we did not foresee: keep the current model
+            log.error("unexpected error loading the model %s", path, exc_info=True)
+            self.modelFailed.emit(path, f"Unexpected error: {type(exc).__name__}: {exc} (details in the log file)")
+            return
         self._classifier = classifier
         if self._pipeline is not None:
             self._pipeline.set_classifier(classifier)
+        settle_memory()  # the old model's cycles go now, between two frames, not in the middle of playback
         self.modelReady.emit(classifier.name, classifier.device, "")
+        self.modelLoaded.emit(str(classifier.model_path))
 
     @Slot()
     def stop(self) -> None:
@@ -331,7 +371,7 @@ class PipelineWorker(QObject):
         self._processed += 1
         if self._started is None:
             self._started = now
-        if self._mailbox.put(Rendered(image, result, self._fps, self._processed)):
+        if self._mailbox.put(Rendered(image, result, self._fps, self._processed, frame.captured)):
             self.frameReady.emit()
         return True
 
