@@ -244,7 +244,8 @@ class DemoSource(FrameSource):
         w, h = self._size
         scale = 1.7 * (1.0 + 0.06 * math.sin(2 * math.pi * t / 11))
         cx = 215 + 24 * math.sin(2 * math.pi * t / 9)  # view centre in the 512x512 photo (face near 225, 115)
-        cy = 170 + 12 * math.sin(2 * math.pi * t / 7)
+        # The face (y = 115 in the photo) sits at 40 % of the frame's height, whole, whatever the size.
+        cy = 115 + 0.1 * h / scale + 12 * math.sin(2 * math.pi * t / 7)
         matrix = np.float32([[scale, 0, w / 2 - scale * cx], [0, scale, h / 2 - scale * cy]])
         image = cv2.warpAffine(self._image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         frame = Frame(image, self._next, t)
