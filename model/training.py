@@ -443,6 +443,14 @@ def train(
     return result
 
 
+def read_history(path: Path) -> list[dict[str, float]]:
+    """The rows of a run's ``history.csv`` (empty when there is none yet)."""
+    if not Path(path).exists():
+        return []
+    with Path(path).open(newline="") as fh:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
 def read_config(run_dir: Path) -> TrainConfig:
     path = Path(run_dir) / "config.json"
     if not path.exists() or not (Path(run_dir) / "state.json").exists():

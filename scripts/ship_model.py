@@ -11,7 +11,6 @@ selected on, plus the flip-TTA figure for reference), curves.png and confusion.p
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.checkpoint import SHIPPED_MODEL, atomic_write_json, load_model, save_model
 from model.data import VAL, load_dataset
-from model.training import evaluate_model, write_plots
+from model.training import evaluate_model, read_history, write_plots
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,9 +41,7 @@ def main() -> int:
     shipped = SHIPPED_MODEL.parent
     report = {"split": VAL, **metrics.to_dict(), "flip_tta_accuracy": with_tta.accuracy, "run": args.run.name}
     atomic_write_json(shipped / "metrics.json", report)
-    with (args.run / "history.csv").open(newline="") as fh:
-        history = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
-    write_plots(shipped, history, metrics)
+    write_plots(shipped, read_history(args.run / "history.csv"), metrics)
     recall = ", ".join(f"{k} {v['recall']:.1%}" for k, v in metrics.per_class.items())
     print(f"shipped {args.run / 'best.keras'} (epoch {loaded.metadata.best_epoch})")
     print(f"PublicTest accuracy {metrics.accuracy:.2%} (flip TTA {with_tta.accuracy:.2%})")

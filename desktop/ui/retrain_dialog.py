@@ -8,7 +8,6 @@ user presses **Use this model** after a finished run.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import time
@@ -38,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.runs import new_run_dir, trainer_command
 from desktop.ui.curves import CurvesWidget
+from model.training import read_history
 
 log = logging.getLogger(__name__)
 
@@ -425,13 +425,6 @@ class RetrainDialog(QDialog):
             self.cancel()
             self.process.waitForFinished(6000)
         super().closeEvent(event)
-
-
-def read_history(path: Path) -> list[dict[str, float]]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as fh:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
 def _epochs_done(run_dir: Path | None) -> int:
