@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QRunnable, QSettings, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QSettings, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -44,30 +45,31 @@ log = logging.getLogger(__name__)
 START_FROM = [("Fine-tune the current model", None), ("From scratch (vgg)", "vgg"), ("From scratch (seed)", "seed")]
 
 
-class _CheckSignals(QObject):
+class _DatasetCheck(QObject):
+    """Loads a data set off the UI thread (FER2013 takes seconds to parse) and reports back by signal.
+
+    The QObject lives in the UI thread, parented to the dialog; the worker is a plain daemon thread that
+    only emits. Emitting from another thread is queued and safe; a QRunnable that owns its own signal
+    object is not: the pool deletes it in the worker thread, taking the QObject with it.
+    """
+
     done = Signal(str, object)  # path, summary dict {split: {label: count}}
     failed = Signal(str, str)  # path, message
 
+    def start(self, path: str) -> None:
+        threading.Thread(target=self._run, args=(path,), name="dataset-check", daemon=True).start()
 
-class _DatasetCheck(QRunnable):
-    """Loads the data set off the UI thread (FER2013 takes seconds to parse)."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self.path = path
-        self.signals = _CheckSignals()
-
-    def run(self) -> None:
+    def _run(self, path: str) -> None:
         from model.data import DatasetError, load_dataset
 
         try:
-            dataset = load_dataset(self.path)
+            dataset = load_dataset(path)
         except DatasetError as exc:
-            self.signals.failed.emit(self.path, str(exc))
+            self.failed.emit(path, str(exc))
         except OSError as exc:
-            self.signals.failed.emit(self.path, f"{self.path}: {exc.strerror or exc}")
+            self.failed.emit(path, f"{path}: {exc.strerror or exc}")
         else:
-            self.signals.done.emit(self.path, dataset.summary())
+            self.done.emit(path, dataset.summary())
 
 
 def format_summary(summary: dict[str, dict[str, int]]) -> str:
@@ -98,7 +100,10 @@ class RetrainDialog(QDialog):
         self.run_dir: Path | None = None
         self.best_model: Path | None = None
         self.valid_path: str | None = None
-        self._checking: _DatasetCheck | None = None
+        self._checking: str | None = None  # the path being checked
+        self._check = _DatasetCheck(self)
+        self._check.done.connect(self._on_check_done)
+        self._check.failed.connect(self._on_check_failed)
         self._stdout_buffer = b""
         self._cancelling = False
         self._done_event: dict | None = None
@@ -203,18 +208,15 @@ class RetrainDialog(QDialog):
     def check_dataset(self) -> None:
         """Validate the data set in a worker thread; nothing can start until it passes."""
         path = self.data_edit.text().strip()
-        if not path or (self._checking and self._checking.path == path) or self.state == "running":
+        if not path or self._checking == path or self.state == "running":
             return
         if path == self.valid_path:  # editingFinished fires again when the field loses focus (to Start)
             return
         self.valid_path = None
         self.summary_label.setText(f"Checking {Path(path).name}…")
         self._set_state("checking")
-        job = _DatasetCheck(path)
-        job.signals.done.connect(self._on_check_done)
-        job.signals.failed.connect(self._on_check_failed)
-        self._checking = job
-        QThreadPool.globalInstance().start(job)
+        self._checking = path
+        self._check.start(path)
 
     def _on_check_done(self, path: str, summary: dict) -> None:
         if path != self.data_edit.text().strip():
