@@ -96,6 +96,14 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
         default=0.1,
         help="validation fraction when the data has no PublicTest/test split (default 0.1)",
     )
+    t.add_argument(
+        "--average-from",
+        type=int,
+        metavar="EPOCH",
+        help="average the weights of every epoch from EPOCH on (stochastic weight averaging); at the end the "
+        "average, with batch-norm statistics measured again, becomes best.keras if it scores higher "
+        "(default: off)",
+    )
     t.add_argument("--seed", type=int, default=0, help="seed for shuffling, augmentation and initialisation")
     t.add_argument("--skip-bad", action="store_true", help="skip malformed rows/images instead of stopping")
     t.add_argument(
@@ -154,6 +162,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             config = read_config(args.resume)
             if args.epochs:
                 config.epochs = args.epochs
+            if args.average_from is not None:
+                config.average_from = args.average_from
             config.out = str(args.resume)
         else:
             if not args.data:
@@ -168,6 +178,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 label_smoothing=args.label_smoothing, class_weight=args.class_weight, augment=args.augment,
                 patience=args.patience, val_fraction=args.val_fraction, seed=args.seed,
                 init=str(Path(args.init).resolve()) if args.init else None, skip_bad=args.skip_bad,
+                average_from=args.average_from or 0,
             )  # fmt: skip
         train(config, resume=bool(args.resume), emit=emit, compare=args.compare)
     except (DatasetError, ModelLoadError, FileNotFoundError, FileExistsError, ValueError) as exc:

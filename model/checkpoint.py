@@ -13,6 +13,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -45,6 +46,7 @@ class ModelMetadata:
     best_epoch: int | None = None
     epochs: int = 0
     tta: bool = False
+    averaged_epochs: list[int] = field(default_factory=list)  # [first, last] when the weights are an epoch average
     config: dict[str, Any] = field(default_factory=dict)
     keras_version: str = ""
     tensorflow_version: str = ""
@@ -125,6 +127,13 @@ def save_model(model, path: Path, metadata: ModelMetadata | None, *, include_opt
     atomic_write(Path(path), write, suffix=".keras")
     if metadata is not None:
         atomic_write_json(metadata_path(Path(path)), asdict(metadata))
+
+
+def copy_model(src: Path, dst: Path) -> None:
+    """Copy a model file and its metadata, each atomically."""
+    for a, b in ((Path(src), Path(dst)), (metadata_path(Path(src)), metadata_path(Path(dst)))):
+        if a.exists():
+            atomic_write(b, lambda tmp, a=a: shutil.copyfile(a, tmp))
 
 
 def read_metadata(path: Path) -> ModelMetadata | None:

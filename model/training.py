@@ -7,6 +7,8 @@ A run folder holds everything about one run:
 - ``state.json``    epoch reached, best validation accuracy, early-stopping counter
 - ``best.keras``    inference model (+ ``best.json`` metadata) whenever validation accuracy improves
 - ``history.csv``   one row per epoch
+- ``average.npz``   with ``--average-from``: the running mean of the weights since that epoch; at the
+                    end it becomes ``average.keras``, and ``best.keras`` if it scores higher
 - ``metrics.json``, ``curves.png``, ``confusion.png``  written at the end
 
 ``resume`` reloads ``last.keras`` and ``state.json`` and continues with the same epoch
@@ -33,10 +35,12 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
+from model.averaging import WeightAverage, reestimate_batch_norm
 from model.checkpoint import (
     ModelMetadata,
     atomic_write,
     atomic_write_json,
+    copy_model,
     load_model,
     save_model,
 )
@@ -47,6 +51,9 @@ from model.spec import INPUT_SIZE, LABELS, NUM_CLASSES
 log = logging.getLogger(__name__)
 
 Emit = Callable[[dict[str, Any]], None]
+
+AVERAGE_STATE = "average.npz"
+BEST_EPOCH = "best_epoch.keras"  # the best single epoch, when best.keras is a weight average
 
 
 @dataclass
@@ -68,6 +75,7 @@ class TrainConfig:
     seed: int = 0
     init: str | None = None
     skip_bad: bool = False
+    average_from: int = 0  # average the weights of every epoch from this one on (0: off); see model.averaging
 
     def learning_rate(self) -> float:
         if self.lr is not None:
@@ -200,6 +208,7 @@ def configure_devices() -> tuple[Any, str]:
 
 def _progress_callback(
     emit: Emit,
+    average: WeightAverage,
     run_dir: Path,
     batches,
     steps: int,
@@ -261,10 +270,15 @@ def _progress_callback(
                 state["best_epoch"] = epoch + 1
                 meta = _metadata(config, dataset, train, val, val_desc, state, epoch + 1)
                 save_model(self.model, run_dir / "best.keras", meta)
+                if config.average_from:  # best.keras may become the average at the end: keep the epoch too
+                    save_model(self.model, run_dir / BEST_EPOCH, meta)
             state["epoch"] = epoch + 1
             save_model(self.model, run_dir / "last.keras", None, include_optimizer=True)
             _write_history(run_dir / "history.csv", state["history"])
             atomic_write_json(run_dir / "state.json", {k: v for k, v in state.items() if k != "cancelled"})
+            if config.average_from and epoch + 1 >= config.average_from:
+                average.add(self.model.get_weights(), epoch + 1)
+                average.save(run_dir / AVERAGE_STATE)
             emit({"event": "epoch", "epochs": config.epochs, **row, "best_val_accuracy": state["best_val_accuracy"]})
             emit(
                 {
@@ -372,12 +386,12 @@ def train(
     keras.utils.set_random_seed(config.seed)
     steps = math.ceil(len(train_split) / config.batch_size)
 
+    atomic_write_json(run_dir / "config.json", asdict(config))  # a resume may change --epochs or --average-from
     if resume:
         state = json.loads((run_dir / "state.json").read_text())
         with strategy.scope():
             model = load_model(run_dir / "last.keras", compile=True).model
     else:
-        atomic_write_json(run_dir / "config.json", asdict(config))
         state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "history": [], "stopped_early": False}
         model = _build(config, steps, strategy)
 
@@ -387,9 +401,14 @@ def train(
         "device": device, "arch": config.arch, "params": int(model.count_params()),
         "skipped": dataset.skipped,
     })  # fmt: skip
+    average = WeightAverage()
+    if resume and (run_dir / AVERAGE_STATE).exists():
+        average = WeightAverage.load(run_dir / AVERAGE_STATE)
+        if average.last_epoch < state["epoch"]:  # killed between state.json and average.npz
+            log.warning("%s: the weight average misses epochs %d-%d", run_dir, average.last_epoch + 1, state["epoch"])
     batches = _make_batches(train_split, config)
     progress = _progress_callback(
-        emit, run_dir, batches, steps, state, config, train_split, val_split, val_desc, dataset, should_stop
+        emit, average, run_dir, batches, steps, state, config, train_split, val_split, val_desc, dataset, should_stop
     )
     if state["epoch"] < config.epochs and not state.get("stopped_early"):
         model.fit(
@@ -405,6 +424,8 @@ def train(
         emit({"event": "cancelled", "epoch": state["epoch"], "run_dir": str(run_dir)})
         raise TrainingCancelled(f"cancelled; {run_dir} holds epoch {state['epoch']} and resumes from there")
 
+    if average.count:
+        _finish_average(model, average, run_dir, state, config, dataset, train_split, val_split, val_desc, emit)
     best = run_dir / "best.keras"
     metrics = compared = None
     if best.exists():
@@ -415,11 +436,12 @@ def train(
             report["compared_with"] = {"model": str(compare), "accuracy": compared.accuracy}
         atomic_write_json(run_dir / "metrics.json", report)
         write_plots(run_dir, state["history"], metrics)
+    averaged = state.get("average", {}) if average.count else {}
     result = TrainResult(
         run_dir,
         best,
-        state["best_val_accuracy"],
-        state["best_epoch"],
+        averaged["val_accuracy"] if averaged.get("best") else state["best_val_accuracy"],
+        averaged["epochs"][1] if averaged.get("best") else state["best_epoch"],
         state["epoch"],
         bool(state.get("stopped_early")),
         metrics,
@@ -441,6 +463,50 @@ def train(
         }
     )
     return result
+
+
+def _finish_average(
+    model,
+    average: WeightAverage,
+    run_dir: Path,
+    state: dict,
+    config: TrainConfig,
+    dataset: Dataset,
+    train: Split,
+    val: Split,
+    val_desc: str,
+    emit: Emit,
+) -> None:
+    """Turn the weight average into ``average.keras``; make it ``best.keras`` if it beats the best epoch."""
+    import keras
+
+    from model.inference import make_predictor, predict_in_batches
+
+    emit({"event": "average_begin", "epochs": [average.first_epoch, average.last_epoch], "count": average.count})
+    started = time.monotonic()
+    averaged = keras.Model.from_config(model.get_config())
+    averaged.set_weights(average.model_weights())
+    reestimate_batch_norm(averaged, train.x, seed=config.seed)
+    accuracy = compute_metrics(val.y, predict_in_batches(make_predictor(averaged), val.x).argmax(1)).accuracy
+    meta = _metadata(config, dataset, train, val, val_desc, state, state["epoch"])
+    meta.averaged_epochs = [average.first_epoch, average.last_epoch]
+    meta.best_val_accuracy = accuracy
+    save_model(averaged, run_dir / "average.keras", meta)
+    best, single = run_dir / "best.keras", run_dir / BEST_EPOCH
+    if best.exists() and not single.exists():
+        copy_model(best, single)  # a run started without --average-from has only best.keras
+    better = accuracy > state["best_val_accuracy"]  # the best single epoch's
+    log.info("%s: %.2f %% on validation, best single epoch %.2f %%", average.describe(), 100 * accuracy,
+             100 * state["best_val_accuracy"])  # fmt: skip
+    if better:
+        save_model(averaged, best, meta)
+    elif single.exists():
+        copy_model(single, best)  # a resumed run's earlier average may have been there
+    state["average"] = {"epochs": [average.first_epoch, average.last_epoch], "count": average.count,
+                        "val_accuracy": accuracy, "best": better}  # fmt: skip
+    atomic_write_json(run_dir / "state.json", {k: v for k, v in state.items() if k != "cancelled"})
+    emit({"event": "average", "epochs": [average.first_epoch, average.last_epoch], "count": average.count,
+          "val_accuracy": accuracy, "best": better, "seconds": time.monotonic() - started})  # fmt: skip
 
 
 def read_history(path: Path) -> list[dict[str, float]]:
@@ -551,6 +617,16 @@ class ProgressPrinter:
                 f" {event['seconds']:.0f}s (best {event['best_val_accuracy']:.4f})".ljust(110)
                 + "\n"
             )
+        elif kind == "average_begin":
+            first, last = event["epochs"]
+            self.stream.write(
+                f"averaging the weights of epochs {first}-{last}; batch-norm statistics on the training faces\n"
+            )
+        elif kind == "average":
+            first, last = event["epochs"]
+            verdict = "the best model" if event["best"] else "not better than the best epoch"
+            line = f"average of epochs {first}-{last}: val_acc {event['val_accuracy']:.4f} ({verdict})"
+            self.stream.write(f"{line} {event['seconds']:.0f}s\n")
         elif kind == "done":
             self.stream.write(
                 f"done: best validation accuracy {event['best_val_accuracy']:.4f} at epoch {event['best_epoch']}; "

@@ -347,6 +347,13 @@ class RetrainDialog(QDialog):
                 f"epoch {event['epoch']}/{event['epochs']}: loss {event['loss']:.3f}, accuracy "
                 f"{event['accuracy']:.1%}, validation {event['val_accuracy']:.1%}"
             )
+        elif kind == "average_begin":
+            first, last = event["epochs"]
+            self._append_log(f"Averaging the weights of epochs {first}–{last}…")
+        elif kind == "average":
+            first, last = event["epochs"]
+            verdict = "kept as the run's best model" if event["best"] else "not better than the best epoch"
+            self._append_log(f"Average of epochs {first}–{last}: validation {event['val_accuracy']:.1%} ({verdict})")
         elif kind == "done":
             self._done_event = event
         elif kind == "error":
