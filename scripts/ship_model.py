@@ -39,11 +39,14 @@ def main() -> int:
     metrics = evaluate_model(SHIPPED_MODEL, split, tta=False)
     with_tta = evaluate_model(SHIPPED_MODEL, split, tta=True)
     shipped = SHIPPED_MODEL.parent
-    report = {"split": VAL, **metrics.to_dict(), "flip_tta_accuracy": with_tta.accuracy, "run": args.run.name}
+    report = {"split": VAL, **metrics.to_dict(), "flip_tta_accuracy": with_tta.accuracy, "run": args.run.name,
+              "best_epoch": loaded.metadata.best_epoch, "averaged_epochs": loaded.metadata.averaged_epochs}  # fmt: skip
     atomic_write_json(shipped / "metrics.json", report)
     write_plots(shipped, read_history(args.run / "history.csv"), metrics)
     recall = ", ".join(f"{k} {v['recall']:.1%}" for k, v in metrics.per_class.items())
-    print(f"shipped {args.run / 'best.keras'} (epoch {loaded.metadata.best_epoch})")
+    first_last = loaded.metadata.averaged_epochs
+    which = f"mean of epochs {first_last[0]}-{first_last[1]}" if first_last else f"epoch {loaded.metadata.best_epoch}"
+    print(f"shipped {args.run / 'best.keras'} ({which})")
     print(f"PublicTest accuracy {metrics.accuracy:.2%} (flip TTA {with_tta.accuracy:.2%})")
     print(f"macro-F1 {metrics.macro_f1:.3f}")
     print(f"recall: {recall}")
