@@ -85,6 +85,14 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
         help="turn off on-the-fly augmentation (flip, shift, zoom, rotation)",
     )
     t.add_argument(
+        "--erasing",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="also hide a random rectangle of this fraction of the training faces with noise (random erasing; "
+        "default 0)",
+    )
+    t.add_argument(
         "--patience",
         type=int,
         default=0,
@@ -101,8 +109,8 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
         type=int,
         metavar="EPOCH",
         help="average the weights of every epoch from EPOCH on (stochastic weight averaging); at the end the "
-        "average, with batch-norm statistics measured again, becomes best.keras if it scores higher "
-        "(default: off)",
+        "average, with batch-norm statistics measured again on the training faces, becomes best.keras if it "
+        "scores higher (default: the middle epoch, epochs/2+1; 0 turns it off)",
     )
     t.add_argument("--seed", type=int, default=0, help="seed for shuffling, augmentation and initialisation")
     t.add_argument("--skip-bad", action="store_true", help="skip malformed rows/images instead of stopping")
@@ -176,9 +184,10 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 batch_size=args.batch_size, arch=args.arch, optimizer=args.optimizer, lr=args.lr,
                 warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay,
                 label_smoothing=args.label_smoothing, class_weight=args.class_weight, augment=args.augment,
+                erasing=args.erasing,
                 patience=args.patience, val_fraction=args.val_fraction, seed=args.seed,
                 init=str(Path(args.init).resolve()) if args.init else None, skip_bad=args.skip_bad,
-                average_from=args.average_from or 0,
+                average_from=args.average_from,
             )  # fmt: skip
         train(config, resume=bool(args.resume), emit=emit, compare=args.compare)
     except (DatasetError, ModelLoadError, FileNotFoundError, FileExistsError, ValueError) as exc:

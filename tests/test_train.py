@@ -30,10 +30,13 @@ def test_train_two_epochs_writes_run_folder(tiny_csv, tmp_path):
     config = TrainConfig(data=str(tiny_csv), out=str(tmp_path / "run"), epochs=2, batch_size=16, arch="seed", lr=0.01)
     result = train(config, emit=events.append)
     run = tmp_path / "run"
+    # by default the weights from the middle epoch on are averaged: here epoch 2 of 2
     for name in ("config.json", "state.json", "last.keras", "best.keras", "best.json", "history.csv",
-                 "metrics.json", "curves.png", "confusion.png"):  # fmt: skip
+                 "metrics.json", "curves.png", "confusion.png", "average.npz", "average.keras",
+                 "best_epoch.keras"):  # fmt: skip
         assert (run / name).exists(), name
     kinds = [e["event"] for e in events]
+    assert kinds.index("average_begin") < kinds.index("average") < kinds.index("done")
     assert kinds[0] == "start" and kinds[-1] == "done"
     assert kinds.count("epoch") == 2 and kinds.count("checkpoint") == 2 and "batch" in kinds
     assert result.epochs_run == 2
