@@ -109,3 +109,13 @@ def reestimate_batch_norm(model, x: np.ndarray, *, batch_size: int = 256, seed: 
         for layer, momentum in zip(layers, saved, strict=True):
             layer.momentum = momentum
     return len(layers)
+
+
+def averaged_model(template, average: WeightAverage, x: np.ndarray, *, seed: int = 0):
+    """A model shaped like ``template`` with ``average``'s weights and batch-norm statistics measured on ``x``."""
+    import keras
+
+    model = keras.Model.from_config(template.get_config())
+    model.set_weights(average.model_weights())
+    reestimate_batch_norm(model, x, seed=seed)
+    return model

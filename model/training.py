@@ -35,7 +35,7 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
-from model.averaging import WeightAverage, reestimate_batch_norm
+from model.averaging import WeightAverage, averaged_model
 from model.checkpoint import (
     ModelMetadata,
     atomic_write,
@@ -497,15 +497,11 @@ def _finish_average(
     emit: Emit,
 ) -> None:
     """Turn the weight average into ``average.keras``; make it ``best.keras`` if it beats the best epoch."""
-    import keras
-
     from model.inference import make_predictor, predict_in_batches
 
     emit({"event": "average_begin", "epochs": [average.first_epoch, average.last_epoch], "count": average.count})
     started = time.monotonic()
-    averaged = keras.Model.from_config(model.get_config())
-    averaged.set_weights(average.model_weights())
-    reestimate_batch_norm(averaged, train.x, seed=config.seed)
+    averaged = averaged_model(model, average, train.x, seed=config.seed)
     accuracy = compute_metrics(val.y, predict_in_batches(make_predictor(averaged), val.x).argmax(1)).accuracy
     meta = _metadata(config, dataset, train, val, val_desc, state, state["epoch"])
     meta.averaged_epochs = [average.first_epoch, average.last_epoch]

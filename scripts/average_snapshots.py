@@ -24,10 +24,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.averaging import WeightAverage, reestimate_batch_norm
+from model.averaging import WeightAverage, averaged_model
 from model.checkpoint import load_model
 from model.data import TRAIN, VAL, load_dataset
 from model.inference import make_predictor, predict_in_batches
+from model.metrics import compute_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,17 +52,16 @@ def main() -> int:
     snapshots = sorted(args.snapshots, key=epoch_of)
     average = WeightAverage()
     for path in snapshots:
-        model = load_model(path).model  # the last one stays, to hold the mean
+        model = load_model(path).model  # the last one is the template for the mean
         average.add(model.get_weights(), epoch_of(path))
     if args.write_npz:
         average.save(args.write_npz)
     dataset = load_dataset(args.data)
     train, val = dataset.split(TRAIN), dataset.split(VAL)
-    model.set_weights(average.model_weights())
     started = time.monotonic()
-    reestimate_batch_norm(model, train.x, seed=args.seed)
+    model = averaged_model(model, average, train.x, seed=args.seed)
     seconds = time.monotonic() - started
-    accuracy = float((predict_in_batches(make_predictor(model), val.x).argmax(1) == val.y).mean())
+    accuracy = compute_metrics(val.y, predict_in_batches(make_predictor(model), val.x).argmax(1)).accuracy
     print(f"{average.describe()}: PublicTest {accuracy:.2%} (batch-norm statistics in {seconds:.0f} s)")
     return 0
 
