@@ -112,6 +112,20 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
         "average, with batch-norm statistics measured again on the training faces, becomes best.keras if it "
         "scores higher (default: the middle epoch, epochs/2+1; 0 turns it off)",
     )
+    t.add_argument(
+        "--teacher",
+        action="append",
+        default=[],
+        metavar="MODEL.keras",
+        help="distil from this model (repeat for an ensemble): part of each training target becomes the "
+        "teachers' mean flip-averaged probabilities for that face",
+    )
+    t.add_argument(
+        "--teacher-weight",
+        type=float,
+        default=0.5,
+        help="the teachers' share of each target, the true label's is the rest (default 0.5)",
+    )
     t.add_argument("--seed", type=int, default=0, help="seed for shuffling, augmentation and initialisation")
     t.add_argument("--skip-bad", action="store_true", help="skip malformed rows/images instead of stopping")
     t.add_argument(
@@ -188,6 +202,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 patience=args.patience, val_fraction=args.val_fraction, seed=args.seed,
                 init=str(Path(args.init).resolve()) if args.init else None, skip_bad=args.skip_bad,
                 average_from=args.average_from,
+                teacher=[str(Path(m).resolve()) for m in args.teacher], teacher_weight=args.teacher_weight,
             )  # fmt: skip
         train(config, resume=bool(args.resume), emit=emit, compare=args.compare)
     except (DatasetError, ModelLoadError, FileNotFoundError, FileExistsError, ValueError) as exc:

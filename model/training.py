@@ -54,6 +54,7 @@ Emit = Callable[[dict[str, Any]], None]
 
 AVERAGE_STATE = "average.npz"
 BEST_EPOCH = "best_epoch.keras"  # the best single epoch, when best.keras is a weight average
+TEACHER_TARGETS = "teacher.npy"  # the teachers' probabilities for the training faces, computed once per run
 
 
 @dataclass
@@ -77,6 +78,8 @@ class TrainConfig:
     init: str | None = None
     skip_bad: bool = False
     average_from: int | None = None  # average the weights from this epoch on; None: the middle one; 0: off
+    teacher: list[str] = field(default_factory=list)  # models whose predictions become part of the targets
+    teacher_weight: float = 0.5  # the teachers' share of each training target (knowledge distillation)
 
     def averaging_start(self) -> int:
         """First epoch of the weight average (see :mod:`model.averaging`), 0 when there is none."""
@@ -157,10 +160,47 @@ def class_weights(y: np.ndarray) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def _make_batches(train: Split, config: TrainConfig):
+def teacher_targets(models: list[str], x: np.ndarray) -> np.ndarray:
+    """The mean flip-averaged probabilities of ``models`` for faces ``x``: soft targets for distillation.
+
+    A student trained on these (mixed with the true labels) learns which wrong answers are nearly
+    right, e.g. that a face is Fear-or-Surprise, which one-hot labels of ambiguous FER2013 faces hide
+    (Hinton et al. 2015). An ensemble of models, each with its mirror image, is the better teacher; the
+    student keeps one model's cost.
+    """
+    from model.inference import make_predictor, predict_in_batches
+
+    probs = np.zeros((len(x), NUM_CLASSES), np.float32)
+    for path in models:
+        probs += predict_in_batches(make_predictor(load_model(path).model, tta=True), x)
+    return probs / max(len(models), 1)
+
+
+def _teacher_targets(run_dir: Path, config: TrainConfig, train: Split, emit: Emit) -> np.ndarray:
+    """The teachers' targets, computed at the start of a run and read back on resume."""
+    path = run_dir / TEACHER_TARGETS
+    if path.exists():
+        soft = np.load(path)
+        if soft.shape == (len(train), NUM_CLASSES):
+            return soft
+        log.warning("%s: shape %s does not fit %d training faces; computing it again", path, soft.shape, len(train))
+    started = time.monotonic()
+    soft = teacher_targets(config.teacher, train.x)
+    atomic_write(path, lambda tmp: np.save(tmp, soft))
+    emit({
+        "event": "teacher", "models": config.teacher, "seconds": time.monotonic() - started,
+        "train_accuracy": float((soft.argmax(1) == train.y).mean()), "mean_confidence": float(soft.max(1).mean()),
+    })  # fmt: skip
+    return soft
+
+
+def _make_batches(train: Split, config: TrainConfig, soft: np.ndarray | None = None):
     import keras
 
     weights = class_weights(train.y) if config.class_weight else None
+    targets = np.eye(NUM_CLASSES, dtype=np.float32)[train.y]
+    if soft is not None:
+        targets = (1.0 - config.teacher_weight) * targets + config.teacher_weight * soft.astype(np.float32)
 
     class Batches(keras.utils.PyDataset):
         """Seeded shuffle and augmentation per (epoch, batch), from uint8 faces in memory."""
@@ -170,7 +210,6 @@ def _make_batches(train: Split, config: TrainConfig):
             self.epoch = 0
             self._order_epoch = -1
             self._order = np.arange(len(train))
-            self._onehot = np.eye(NUM_CLASSES, dtype=np.float32)[train.y]
 
         def __len__(self) -> int:
             return math.ceil(len(train) / config.batch_size)
@@ -185,8 +224,8 @@ def _make_batches(train: Split, config: TrainConfig):
                 x = augment_batch(x, np.random.default_rng((config.seed, self.epoch, index)), config.erasing)
             x = x.astype(np.float32)
             if weights is None:
-                return x, self._onehot[idx]
-            return x, self._onehot[idx], weights[train.y[idx]]
+                return x, targets[idx]
+            return x, targets[idx], weights[train.y[idx]]
 
     return Batches()
 
@@ -397,6 +436,8 @@ def train(
     import keras
 
     emit = emit or (lambda event: None)
+    if config.teacher and not 0.0 <= config.teacher_weight <= 1.0:
+        raise ValueError(f"--teacher-weight {config.teacher_weight:g} is not between 0 and 1")
     run_dir = Path(config.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     dataset = dataset or load_dataset(config.data, skip_bad=config.skip_bad)
@@ -425,7 +466,8 @@ def train(
         average = WeightAverage.load(run_dir / AVERAGE_STATE)
         if average.last_epoch < state["epoch"]:  # killed between state.json and average.npz
             log.warning("%s: the weight average misses epochs %d-%d", run_dir, average.last_epoch + 1, state["epoch"])
-    batches = _make_batches(train_split, config)
+    soft = _teacher_targets(run_dir, config, train_split, emit) if config.teacher else None
+    batches = _make_batches(train_split, config, soft)
     progress = _progress_callback(
         emit, average, run_dir, batches, steps, state, config, train_split, val_split, val_desc, dataset, should_stop
     )
@@ -631,6 +673,12 @@ class ProgressPrinter:
                 f" val_loss {event['val_loss']:.4f} val_acc {event['val_accuracy']:.4f} lr {event['lr']:.5f}"
                 f" {event['seconds']:.0f}s (best {event['best_val_accuracy']:.4f})".ljust(110)
                 + "\n"
+            )
+        elif kind == "teacher":
+            self.stream.write(
+                f"teacher targets from {len(event['models'])} model(s) in {event['seconds']:.0f} s: "
+                f"{event['train_accuracy']:.2%} of the training faces right, mean confidence "
+                f"{event['mean_confidence']:.2f}\n"
             )
         elif kind == "average_begin":
             first, last = event["epochs"]

@@ -142,6 +142,8 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_csv, tmp_path):
         (["evaluate", "--model", "/nonexistent/m.keras", "--data", "{csv}"], "model file not found"),
         (["evaluate", "--data", "{bad}"], "line 2: emotion 12 is outside 0-6"),
         (["train", "--data", "{csv}", "--init", "{bad}"], "not a .keras model file"),
+        (["train", "--data", "{csv}", "--teacher", "/nonexistent/t.keras"], "model file not found"),
+        (["train", "--data", "{csv}", "--teacher", "{bad}", "--teacher-weight", "2"], "--teacher-weight 2"),
     ],
 )
 def test_bad_input_is_one_line_error_without_traceback(tiny_csv, tmp_path, args, message):
