@@ -203,8 +203,11 @@ def test_unhandled_exceptions_are_logged_and_shown_in_a_dialog(qtbot, monkeypatc
     assert len(shown) == 1 and "boom" in shown[0] and "app.log" in shown[0]
 
 
-def test_switching_models_in_the_running_pipeline(qtbot, open_window, astronaut_video, tmp_path, real_classifier):
-    """The hook the Retrain dialog uses: a bad file keeps the current model; a good one replaces it.
+def test_switching_models_in_the_running_pipeline(
+    qtbot, open_window, astronaut_video, tmp_path, real_classifier, monkeypatch
+):
+    """The hook the Retrain dialog uses: a bad file keeps the current model; a good one replaces it,
+    loading in the background while playback goes on with the model in use.
 
     ``real_classifier`` imports TensorFlow first, as the app always does before playback: a first
     TensorFlow import in the worker in the middle of playback crashed under pytest (see the report).
@@ -215,7 +218,13 @@ def test_switching_models_in_the_running_pipeline(qtbot, open_window, astronaut_
     window.host.load_model(str(tmp_path / "missing.keras"))
     qtbot.waitUntil(lambda: bool(window.errors))
     assert "model file not found" in window.errors[0]
+    window.loop_action.setChecked(True)  # the 1.5 s clip must outlast the slowed load below
+    load = EmotionClassifier.load
+    monkeypatch.setattr(EmotionClassifier, "load", lambda self: (time.sleep(2.0), load(self)))
+    seen = window.last.processed
     window.host.load_model(str(SHIPPED_MODEL))
+    qtbot.waitUntil(lambda: window.last.processed > seen + 10, timeout=10_000)
+    assert window.status_labels["model"].text() == "fixed.keras"  # frames went on while the new model loaded
     qtbot.waitUntil(lambda: window.status_labels["model"].text() == "emotion_lens.keras", timeout=30_000)
     seen = window.last.processed
     qtbot.waitUntil(lambda: window.last.processed > seen + 2)

@@ -111,9 +111,12 @@ class PipelineWorker(QObject):
     message = Signal(str)
     error = Signal(str)
     stopped = Signal()
+    _modelPrepared = Signal(int, str, object, str)  # from the loader thread: request, path, classifier, why
 
     def __init__(self, classifier: Classifier, config: PipelineConfig, mailbox: Mailbox) -> None:
         super().__init__()
+        self._model_request = 0
+        self._modelPrepared.connect(self._swapModel)  # queued: it is emitted from the loader thread
         self._classifier, self._config, self._mailbox = classifier, config, mailbox
         self._pipeline: Pipeline | None = None
         self._source: FrameSource | None = None
@@ -246,21 +249,39 @@ class PipelineWorker(QObject):
 
     @Slot(str)
     def loadModel(self, path: str) -> None:
-        """Switch to another model file between two frames (Models menu, Retrain dialog).
+        """Switch to another model file (Models menu, Retrain dialog) without pausing playback.
 
-        The new model is loaded and warmed up before the swap; if it fails, the model in
-        use stays and ``modelFailed`` says why.
+        The new model loads and warms up in a background thread while frames keep flowing
+        through the model in use; :meth:`_swapModel` puts it in between two frames. If it
+        fails, the model in use stays and ``modelFailed`` says why. Of several requests in a
+        row, the last one wins.
         """
-        try:
-            classifier = EmotionClassifier(path, device=getattr(self._classifier, "requested_device", "auto"))
-            classifier.load()
-        except USER_ERRORS as exc:
-            log.warning("cannot switch to %s: %s", path, exc)
-            self.modelFailed.emit(path, str(exc))
-            return
-        except Exception as exc:  # a bug or a broken file we did not foresee: keep the current model
-            log.error("unexpected error loading the model %s", path, exc_info=True)
-            self.modelFailed.emit(path, f"Unexpected error: {type(exc).__name__}: {exc} (details in the log file)")
+        self._model_request += 1
+        request, device = self._model_request, getattr(self._classifier, "requested_device", "auto")
+
+        def prepare() -> None:
+            try:
+                classifier = EmotionClassifier(path, device=device)
+                classifier.load()
+            except USER_ERRORS as exc:
+                log.warning("cannot switch to %s: %s", path, exc)
+                self._modelPrepared.emit(request, path, None, str(exc))
+            except Exception as exc:  # a bug or a broken file we did not foresee: keep the current model
+                log.error("unexpected error loading the model %s", path, exc_info=True)
+                why = f"Unexpected error: {type(exc).__name__}: {exc} (details in the log file)"
+                self._modelPrepared.emit(request, path, None, why)
+            else:
+                self._modelPrepared.emit(request, path, classifier, "")
+
+        threading.Thread(target=prepare, name="model-loader", daemon=True).start()
+
+    @Slot(int, str, object, str)
+    def _swapModel(self, request: int, path: str, classifier: EmotionClassifier | None, why: str) -> None:
+        """Runs in the worker thread, between two frames, when a background load has finished."""
+        if request != self._model_request or self._stop.is_set():
+            return  # a later request superseded this one, or the worker is stopping
+        if classifier is None:
+            self.modelFailed.emit(path, why)
             return
         self._classifier = classifier
         if self._pipeline is not None:
