@@ -236,9 +236,13 @@ def _make_batches(train: Split, config: TrainConfig, soft: np.ndarray | None = N
 def configure_devices() -> tuple[Any, str]:
     """Memory growth and mixed precision on GPUs; a MirroredStrategy over several.
 
-    Returns the ``tf.distribute`` strategy and a human description of the devices.
+    Returns the ``tf.distribute`` strategy (an object whose ``scope()`` does nothing with
+    another Keras backend) and a human description of the devices.
     """
     import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return _NoStrategy(), _backend_devices(keras.backend.backend())
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -259,6 +263,26 @@ def configure_devices() -> tuple[Any, str]:
         names = [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(names), f"{len(names)} CPUs (MirroredStrategy)"
     return tf.distribute.get_strategy(), "CPU"
+
+
+class _NoStrategy:
+    """Stands in for ``tf.distribute``'s default strategy under the JAX and PyTorch backends."""
+
+    def scope(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+
+def _backend_devices(backend: str) -> str:
+    """E.g. "gpu (jax)": the first device the backend computes on. Full precision: the net is small."""
+    if backend == "jax":
+        import jax
+
+        return f"{jax.devices()[0].platform} (jax)"
+    if backend == "torch":
+        import torch
+
+        return f"{'cuda' if torch.cuda.is_available() else 'cpu'} (torch)"
+    return backend
 
 
 # ---------------------------------------------------------------------------- callbacks

@@ -16,7 +16,7 @@ from model.checkpoint import (
     metadata_path,
     save_model,
 )
-from model.network import build_model
+from model.network import ARCHITECTURES, build_model
 
 
 def test_save_load_round_trip_gives_identical_outputs(tmp_path):
@@ -30,6 +30,18 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path):
     assert loaded.metadata.keras_version
     probs = np.asarray(loaded.model(x, training=False))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_every_architecture_keeps_the_model_contract(arch, tmp_path):
+    """48x48x1 faces 0-255 in, 7 softmax probabilities out, saved and reloaded in safe mode."""
+    model = build_model(arch)
+    x = np.random.default_rng(1).uniform(0, 255, (3, 48, 48, 1)).astype(np.float32)
+    save_model(model, tmp_path / f"{arch}.keras", ModelMetadata(arch=arch))
+    probs = np.asarray(load_model(tmp_path / f"{arch}.keras").model(x, training=False))
+    assert probs.shape == (3, 7)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(probs, np.asarray(model(x, training=False)), rtol=1e-6)
 
 
 def test_inference_save_has_no_optimizer_state(tmp_path):
@@ -105,3 +117,19 @@ def test_shipped_model_loads_and_predicts():
     assert probs.shape == (4, 7)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert SHIPPED_MODEL.stat().st_size < 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_other_backends_predictor_matches_the_compiled_one(tta):
+    """Under JAX or PyTorch (training on a GPU TensorFlow does not see) evaluation uses the model's own
+    predict_on_batch; it must give the compiled TensorFlow predictor's probabilities, mirror images included."""
+    from model.inference import make_predictor
+
+    model = load_model(SHIPPED_MODEL).model
+    faces = np.random.default_rng(2).uniform(0, 255, (5, 48, 48)).astype(np.float32)  # no channel axis
+    expected = make_predictor(model, tta=tta)(faces)
+    got = make_predictor(model, tta=tta, tf_function=False)(faces)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    if tta:  # a face and its mirror image get the same averaged probabilities
+        np.testing.assert_allclose(got, make_predictor(model, tta=tta, tf_function=False)(faces[:, :, ::-1]), atol=1e-5)
+    assert make_predictor(model, tta=tta, tf_function=False)(np.zeros((0, 48, 48, 1))).shape == (0, 7)
