@@ -20,7 +20,7 @@ def make_predictor(model, *, tta: bool = False, tf_function: bool | None = None)
 
     The returned function returns a ``float32`` numpy array of shape (N, 7). Under TensorFlow
     (``tf_function`` None or True) it is traced once (``autograph=False``, any batch size); under
-    another Keras backend (JAX or PyTorch, for training on a GPU that TensorFlow does not see) it
+    another Keras backend (JAX, for training on a GPU that TensorFlow does not see) it
     is the model's own compiled ``predict_on_batch``.
     """
     import keras

@@ -266,22 +266,18 @@ def configure_devices() -> tuple[Any, str]:
 
 
 class _NoStrategy:
-    """Stands in for ``tf.distribute``'s default strategy under the JAX and PyTorch backends."""
+    """Stands in for ``tf.distribute``'s default strategy under another Keras backend (JAX)."""
 
     def scope(self) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
 
 
 def _backend_devices(backend: str) -> str:
-    """E.g. "gpu (jax)": the first device the backend computes on. Full precision: the net is small."""
+    """E.g. "gpu (jax)": where another backend computes (in full precision; the net is small)."""
     if backend == "jax":
         import jax
 
         return f"{jax.devices()[0].platform} (jax)"
-    if backend == "torch":
-        import torch
-
-        return f"{'cuda' if torch.cuda.is_available() else 'cpu'} (torch)"
     return backend
 
 

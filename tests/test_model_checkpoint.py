@@ -19,29 +19,20 @@ from model.checkpoint import (
 from model.network import ARCHITECTURES, build_model
 
 
-def test_save_load_round_trip_gives_identical_outputs(tmp_path):
-    model = build_model("seed")
-    x = np.random.default_rng(0).uniform(0, 255, (5, 48, 48, 1)).astype(np.float32)
-    path = tmp_path / "m.keras"
-    save_model(model, path, ModelMetadata(arch="seed", best_val_accuracy=0.5))
-    loaded = load_model(path)
-    np.testing.assert_array_equal(loaded.model(x, training=False), model(x, training=False))
-    assert loaded.metadata.arch == "seed" and loaded.metadata.best_val_accuracy == 0.5
-    assert loaded.metadata.keras_version
-    probs = np.asarray(loaded.model(x, training=False))
-    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
-
-
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_every_architecture_keeps_the_model_contract(arch, tmp_path):
+def test_every_architecture_round_trips_with_identical_outputs(arch, tmp_path):
     """48x48x1 faces 0-255 in, 7 softmax probabilities out, saved and reloaded in safe mode."""
     model = build_model(arch)
-    x = np.random.default_rng(1).uniform(0, 255, (3, 48, 48, 1)).astype(np.float32)
-    save_model(model, tmp_path / f"{arch}.keras", ModelMetadata(arch=arch))
-    probs = np.asarray(load_model(tmp_path / f"{arch}.keras").model(x, training=False))
-    assert probs.shape == (3, 7)
+    x = np.random.default_rng(0).uniform(0, 255, (5, 48, 48, 1)).astype(np.float32)
+    path = tmp_path / f"{arch}.keras"
+    save_model(model, path, ModelMetadata(arch=arch, best_val_accuracy=0.5))
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.model(x, training=False), model(x, training=False))
+    assert loaded.metadata.arch == arch and loaded.metadata.best_val_accuracy == 0.5
+    assert loaded.metadata.keras_version
+    probs = np.asarray(loaded.model(x, training=False))
+    assert probs.shape == (5, 7)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(probs, np.asarray(model(x, training=False)), rtol=1e-6)
 
 
 def test_inference_save_has_no_optimizer_state(tmp_path):
@@ -121,7 +112,7 @@ def test_shipped_model_loads_and_predicts():
 
 @pytest.mark.parametrize("tta", [False, True])
 def test_other_backends_predictor_matches_the_compiled_one(tta):
-    """Under JAX or PyTorch (training on a GPU TensorFlow does not see) evaluation uses the model's own
+    """Under JAX (training on a GPU TensorFlow does not see) evaluation uses the model's own
     predict_on_batch; it must give the compiled TensorFlow predictor's probabilities, mirror images included."""
     from model.inference import make_predictor
 
