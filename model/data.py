@@ -1,9 +1,9 @@
 """Loading labelled faces: FER2013-style CSV files and image folders.
 
-Both loaders return a :class:`Dataset` of named splits holding ``uint8`` faces of
-shape (N, 48, 48, 1) and ``int64`` labels in :data:`model.spec.LABELS` order.
-Image files go through :func:`model.preprocess.face_to_input`, the same function
-the app uses, so training and serving see identical tensors.
+Both loaders return a :class:`Dataset` of named splits holding model inputs, ``uint8``
+faces of shape (N, 48, 48, 1), and ``int64`` labels in :data:`model.spec.LABELS` order.
+Every face, a CSV row or an image file, goes through :func:`model.preprocess.face_to_input`,
+the same function the app uses, so training and serving see identical tensors.
 
 Bad input raises :class:`DatasetError` with a message that names the file and, for a
 CSV, the line. With ``skip_bad=True`` bad rows and images are skipped and counted.
@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from model.preprocess import face_to_input
-from model.spec import INPUT_SHAPE, INPUT_SIZE, LABEL_KEYS, LABELS, NUM_CLASSES
+from model.spec import INPUT_SIZE, LABEL_KEYS, LABELS, NUM_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def load_csv(path: Path, *, skip_bad: bool = False) -> Dataset:
     if not ys:
         raise DatasetError(f"{path}: no usable rows" + (f" ({len(bad)} bad rows skipped)" if bad else ""))
     splits = {
-        name: Split(np.stack(xs[name]).reshape((-1, *INPUT_SHAPE)), np.asarray(ys[name], np.int64)) for name in ys
+        name: Split(np.stack(xs[name]), np.asarray(ys[name], np.int64)) for name in ys
     }
     _report_skipped(path, bad)
     return Dataset(path, splits, len(bad), bad[:10])
@@ -180,7 +180,7 @@ def _parse_row(row: list[str], i_emotion: int, i_pixels: int, i_usage: int | Non
         if raw.lower() not in SPLIT_ALIASES:
             raise ValueError(f"unknown Usage {raw!r} (expected Training, PublicTest or PrivateTest)")
         usage = SPLIT_ALIASES[raw.lower()]
-    return label, pixels.astype(np.uint8), usage
+    return label, face_to_input(pixels.astype(np.uint8).reshape(INPUT_SIZE, INPUT_SIZE)), usage
 
 
 def _iter_images(folder: Path) -> Iterator[Path]:

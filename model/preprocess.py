@@ -2,9 +2,17 @@
 
 Every face the model ever sees goes through :func:`face_to_input`: grayscale, crop the
 box (expanded by a margin, clipped at the frame edge), resize to 48x48 with
-``cv2.INTER_AREA`` when shrinking and ``cv2.INTER_LINEAR`` when enlarging, and return
-``uint8`` values 0-255. Normalisation is *not* done here: it is the first layer of the
-model, so whoever loads the model file cannot forget or repeat it.
+``cv2.INTER_AREA`` when shrinking and ``cv2.INTER_LINEAR`` when enlarging, equalise the
+grey-level histogram, and return ``uint8`` values 0-255.
+
+Why equalise: a camera crop's brightness and contrast depend on the room, a FER2013
+face's on the photo it was cut from. Spreading every face's grey levels flat over 0-255
+takes both out of what the model has to learn, and it is what every shipped model so far
+was trained on (an equalised copy of FER2013). Measured with the model shipped before this
+step existed: FER2013 PublicTest 64.1 % on raw faces, 69.1 % on equalised ones.
+
+Scaling to 0-1 is *not* done here: it is the first layer of the model, so whoever loads
+the model file cannot forget or repeat it.
 """
 
 from __future__ import annotations
@@ -69,7 +77,7 @@ def expand_box(box: Box, margin: float, frame_w: int, frame_h: int) -> Box:
 
 
 def face_to_input(image: np.ndarray, box: Box | None = None, margin: float = DEFAULT_MARGIN) -> np.ndarray:
-    """Turn a face in ``image`` into one model input: ``uint8`` array of shape (48, 48, 1).
+    """Turn a face in ``image`` into one model input: equalised ``uint8`` array of shape (48, 48, 1).
 
     ``box`` is the face in ``image`` (the whole image when ``None``, as for a FER2013
     row or an image-folder file, which are already face crops; no margin is added then).
@@ -91,7 +99,7 @@ def face_to_input(image: np.ndarray, box: Box | None = None, margin: float = DEF
             (INPUT_SIZE, INPUT_SIZE),
             interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR,
         )
-    return np.ascontiguousarray(gray, dtype=np.uint8)[:, :, None]
+    return cv2.equalizeHist(np.ascontiguousarray(gray, dtype=np.uint8))[:, :, None]
 
 
 def faces_to_batch(image: np.ndarray, boxes: list[Box], margin: float = DEFAULT_MARGIN) -> np.ndarray:

@@ -52,7 +52,7 @@ def test_faces_to_batch_is_float32_batch():
 
 
 def test_train_serve_parity(tmp_path):
-    """A face reaches the model as the identical tensor through the data path and the app path."""
+    """A face reaches the model as the identical tensor through the data paths and the app path."""
     rng = np.random.default_rng(5)
     frame = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
     box = Box(100, 60, 96, 96)
@@ -66,11 +66,28 @@ def test_train_serve_parity(tmp_path):
     from_folder = load_dataset(tmp_path / "faces").split("Training").x[0]
     np.testing.assert_array_equal(from_folder, served)
 
-    # The FER2013 CSV path: a 48x48 face as its pixel string.
-    csv = write_fer_csv(tmp_path / "one.csv", served[None, :, :, 0], np.array([3]), ["Training"])
+    # The FER2013 CSV path: a raw 48x48 face (dim, low contrast, as the original pixels are) as its
+    # pixel string, and the same face seen by the app inside a camera frame (no margin: the box is the face).
+    raw = rng.integers(40, 120, (48, 48), dtype=np.uint8)
+    camera = np.full((240, 320), 200, np.uint8)
+    camera[100:148, 50:98] = raw
+    served = face_to_input(camera, Box(50, 100, 48, 48), margin=0.0)
+    csv = write_fer_csv(tmp_path / "one.csv", raw[None], np.array([3]), ["Training"])
     from_csv = load_dataset(csv).split("Training").x[0]
     np.testing.assert_array_equal(from_csv, served)
-    np.testing.assert_array_equal(face_to_input(from_csv), served)  # idempotent on a 48x48 face
+    # Both are equalised: the grey levels fill 0-255 whatever the face's own range was.
+    assert served.min() == 0 and served.max() == 255
+    np.testing.assert_array_equal(served[:, :, 0], cv2.equalizeHist(raw))
+
+
+def test_equalisation_takes_out_brightness_and_contrast():
+    """The same face in a dark room and in a bright one gives the model the same input."""
+    rng = np.random.default_rng(9)
+    face = rng.integers(0, 100, (48, 48))
+    dark, bright = (face + 10).astype(np.uint8), (2 * face + 50).astype(np.uint8)  # any increasing change of levels
+    np.testing.assert_array_equal(face_to_input(dark), face_to_input(bright))
+    assert face_to_input(dark).max() == 255
+    assert not np.array_equal(face_to_input(dark), face_to_input(dark[::-1]))
 
 
 def test_importing_model_and_training_loads_no_qt():
