@@ -3,9 +3,11 @@
 
     python train_emotion.py train --data fer2013.csv.gz --epochs 60
     python train_emotion.py train --resume RUN_DIR
-    python train_emotion.py evaluate --model model/shipped/emotion_lens.keras --data fer2013.csv.gz
+    python train_emotion.py evaluate --data fer2013.csv.gz            # what the app runs by default
+    python train_emotion.py export --model RUN_DIR/best.keras          # its LiteRT twin, for the app
 
-The app's Retrain button runs the same ``train`` command with ``--progress-jsonl -``.
+The app's Retrain button runs the same ``train`` command with ``--progress-jsonl -``, and the app
+runs ``export`` in a child process for a model that has no current LiteRT twin.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from model.checkpoint import SHIPPED_MODEL, ModelLoadError
 from model.data import DatasetError, load_dataset
+from model.engine import DEVICES, DeviceError
+from model.litert import LiteRTError
 from model.spec import LABELS
 
 log = logging.getLogger("train_emotion")
@@ -155,6 +159,21 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
         help="average with the mirrored face (default: as the model's metadata says)",
     )
     e.add_argument("--skip-bad", action="store_true", help="skip malformed rows/images instead of stopping")
+    e.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="where the model runs, as in the app: LiteRT on the CPU, TensorFlow on a GPU (default: auto)",
+    )
+
+    x = sub.add_parser(
+        "export",
+        help="write a model's LiteRT twin (.tflite), which the app runs on the CPU",
+        description="Convert a .keras model to LiteRT, check its outputs against Keras, and write it "
+        "atomically (default: beside the model, recorded in its metadata).",
+    )
+    x.add_argument("--model", required=True, help="the .keras model file")
+    x.add_argument("--out", type=Path, help="where to write the .tflite (default: MODEL with .tflite)")
     return parser
 
 
@@ -229,8 +248,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             usage = next(iter(dataset.splits))
             log.warning("%s has no %s split; evaluating its only split, %s", args.data, args.usage, usage)
         split = dataset.split(usage)
-        metrics = evaluate_model(Path(args.model), split, tta=args.tta)
-    except (DatasetError, ModelLoadError) as exc:
+        metrics = evaluate_model(Path(args.model), split, tta=args.tta, device=args.device)
+    except (DatasetError, ModelLoadError, DeviceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(
@@ -250,12 +269,40 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Exit 2 when the model itself is unusable, 1 when it loads but will not convert."""
+    from dataclasses import asdict
+
+    from model.checkpoint import atomic_write_json, load_model, metadata_path, write_tflite_twin
+    from model.engine import convert_in_process
+    from model.litert import tflite_path
+
+    model = Path(args.model).expanduser()
+    try:
+        if args.out:
+            convert_in_process(model, Path(args.out))
+        else:  # the twin beside the model, and its hash in the model's metadata; the .keras is not rewritten
+            loaded = load_model(model)
+            loaded.metadata.tflite_keras_sha256 = write_tflite_twin(loaded.model, model)
+            atomic_write_json(metadata_path(model), asdict(loaded.metadata))
+    except ModelLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except LiteRTError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out or tflite_path(model)}")
+    return 0
+
+
 def main(argv: list[str] | None = None, prog: str = "train_emotion.py") -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     if args.command == "train":
         return cmd_train(args, parser)
+    if args.command == "export":
+        return cmd_export(args)
     return cmd_evaluate(args)
 
 

@@ -1,7 +1,8 @@
 """Entry point: ``python -m desktop`` opens the window; ``python -m desktop analyze INPUT`` runs headless.
 
-``python -m desktop train ...`` and ``evaluate ...`` run ``train_emotion.py``: a frozen app has
-no script to run, so the Retrain dialog starts its own executable with these sub-commands.
+``python -m desktop train ...``, ``evaluate ...`` and ``export ...`` run ``train_emotion.py``: a
+frozen app has no script to run, so the Retrain dialog (and the model converter) start its own
+executable with these sub-commands.
 
 Logging is configured here and only here: a rotating log file in the user data folder
 (where the excepthook also writes tracebacks) and warnings on stderr.
@@ -157,7 +158,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 
 def run_trainer(argv: list[str]) -> int:
-    """``train ...`` / ``evaluate ...``: exactly ``train_emotion.py``'s command line (it configures its own logging)."""
+    """``train``, ``evaluate``, ``export``: ``train_emotion.py``'s command line (it configures its own logging)."""
     try:
         import train_emotion
     except ModuleNotFoundError:  # a checkout run from another folder: the script sits at the project root
@@ -171,7 +172,7 @@ def run_trainer(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] in (["train"], ["evaluate"]):
+    if argv[:1] in (["train"], ["evaluate"], ["export"]):
         return run_trainer(argv)
     headless = argv[:1] == ["analyze"]
     args = analyze_parser().parse_args(argv[1:]) if headless else gui_parser().parse_args(argv)

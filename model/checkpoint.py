@@ -47,6 +47,7 @@ class ModelMetadata:
     epochs: int = 0
     tta: bool = False
     averaged_epochs: list[int] = field(default_factory=list)  # [first, last] when the weights are an epoch average
+    tflite_keras_sha256: str = ""  # the .keras file the .tflite beside it was converted from (model.litert)
     config: dict[str, Any] = field(default_factory=dict)
     keras_version: str = ""
     tensorflow_version: str = ""
@@ -106,7 +107,8 @@ def save_model(model, path: Path, metadata: ModelMetadata | None, *, include_opt
     """Write ``model`` (and ``metadata`` beside it) atomically.
 
     ``include_optimizer=True`` keeps the optimizer state, for resumable ``last`` checkpoints;
-    a model for inference leaves it out (about 3x smaller).
+    a model for inference leaves it out (about 3x smaller), and gets its LiteRT twin
+    (``NAME.tflite``, see :mod:`model.litert`) so the app can run it without TensorFlow.
     """
     import keras
 
@@ -126,12 +128,43 @@ def save_model(model, path: Path, metadata: ModelMetadata | None, *, include_opt
 
     atomic_write(Path(path), write, suffix=".keras")
     if metadata is not None:
+        metadata.tflite_keras_sha256 = "" if include_optimizer else _try_tflite_twin(model, Path(path))
         atomic_write_json(metadata_path(Path(path)), asdict(metadata))
 
 
+def _try_tflite_twin(model, path: Path) -> str:
+    """:func:`write_tflite_twin`, or "" with a warning: a model the converter cannot take must not stop
+    training or shipping; the app then converts it (or runs it with TensorFlow) when it loads it."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":  # conversion needs TensorFlow (JAX on a GPU)
+        log.info("%s: no LiteRT twin under the %s backend", path, keras.backend.backend())
+        return ""
+    try:
+        return write_tflite_twin(model, path)
+    except Exception as exc:  # the converter raises many types
+        log.warning("%s: no LiteRT twin (%s: %s)", path, type(exc).__name__, exc)
+        return ""
+
+
+def write_tflite_twin(model, path: Path) -> str:
+    """Write the ``.tflite`` twin of the model saved at ``path``; return that ``.keras`` file's hash."""
+    from model.litert import convert, file_sha256, tflite_path
+
+    tflite_path(path).unlink(missing_ok=True)  # never leave a twin of the previous file behind
+    flatbuffer = convert(model)
+    atomic_write(tflite_path(path), lambda tmp: tmp.write_bytes(flatbuffer), suffix=".tflite")
+    return file_sha256(path)
+
+
 def copy_model(src: Path, dst: Path) -> None:
-    """Copy a model file and its metadata, each atomically."""
-    for a, b in ((Path(src), Path(dst)), (metadata_path(Path(src)), metadata_path(Path(dst)))):
+    """Copy a model file, its LiteRT twin and its metadata, each atomically (the metadata last)."""
+    src, dst = Path(src), Path(dst)
+    for a, b in (
+        (src, dst),
+        (src.with_suffix(".tflite"), dst.with_suffix(".tflite")),
+        (metadata_path(src), metadata_path(dst)),
+    ):
         if a.exists():
             atomic_write(b, lambda tmp, a=a: shutil.copyfile(a, tmp))
 
@@ -146,19 +179,32 @@ def read_metadata(path: Path) -> ModelMetadata | None:
         raise ModelLoadError(f"{meta}: unreadable model metadata ({exc})") from None
 
 
-def load_model(path: str | Path, *, compile: bool = False) -> LoadedModel:
-    """Load and check a model file; raise :class:`ModelLoadError` if it is not usable."""
-    path = Path(path).expanduser()
+def check_metadata(path: Path) -> ModelMetadata:
+    """The metadata of the model file at ``path``, checked against the app's labels and input.
+
+    Raises :class:`ModelLoadError` for a missing or non-``.keras`` file and for metadata that
+    does not match. A model without metadata is assumed to use FER2013's label order.
+    """
+    path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"{path}: model file not found")
     if path.suffix != ".keras":
         raise ModelLoadError(f"{path}: not a .keras model file")
     metadata = read_metadata(path)
-    if metadata is not None:
-        if list(metadata.labels) != list(LABELS):
-            raise ModelLoadError(f"{path}: the model's labels {metadata.labels} are not {list(LABELS)}")
-        if list(metadata.input_shape) != list(INPUT_SHAPE):
-            raise ModelLoadError(f"{path}: the model's input shape {metadata.input_shape} is not {list(INPUT_SHAPE)}")
+    if metadata is None:
+        log.warning("%s: no metadata file beside the model; assuming FER2013 label order", path)
+        return ModelMetadata(arch="unknown")
+    if list(metadata.labels) != list(LABELS):
+        raise ModelLoadError(f"{path}: the model's labels {metadata.labels} are not {list(LABELS)}")
+    if list(metadata.input_shape) != list(INPUT_SHAPE):
+        raise ModelLoadError(f"{path}: the model's input shape {metadata.input_shape} is not {list(INPUT_SHAPE)}")
+    return metadata
+
+
+def load_model(path: str | Path, *, compile: bool = False) -> LoadedModel:
+    """Load and check a model file; raise :class:`ModelLoadError` if it is not usable."""
+    path = Path(path).expanduser()
+    metadata = check_metadata(path)
     import keras
 
     try:
@@ -171,9 +217,8 @@ def load_model(path: str | Path, *, compile: bool = False) -> LoadedModel:
         raise ModelLoadError(f"{path}: the model takes input {in_shape}, not {INPUT_SHAPE} (48x48 grayscale faces)")
     if out_shape != (NUM_CLASSES,):
         raise ModelLoadError(f"{path}: the model gives {out_shape} outputs, not ({NUM_CLASSES},) emotions")
-    if metadata is None:
-        log.warning("%s: no metadata file beside the model; assuming FER2013 label order", path)
-        metadata = ModelMetadata(arch=getattr(model, "name", "unknown"))
+    if metadata.arch == "unknown":
+        metadata.arch = getattr(model, "name", "unknown")
     return LoadedModel(model, metadata, path)
 
 

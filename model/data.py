@@ -148,9 +148,7 @@ def load_csv(path: Path, *, skip_bad: bool = False) -> Dataset:
         raise DatasetError(f"{path}: malformed CSV ({exc})") from None
     if not ys:
         raise DatasetError(f"{path}: no usable rows" + (f" ({len(bad)} bad rows skipped)" if bad else ""))
-    splits = {
-        name: Split(np.stack(xs[name]), np.asarray(ys[name], np.int64)) for name in ys
-    }
+    splits = {name: Split(np.stack(xs[name]), np.asarray(ys[name], np.int64)) for name in ys}
     _report_skipped(path, bad)
     return Dataset(path, splits, len(bad), bad[:10])
 

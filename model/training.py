@@ -245,10 +245,10 @@ def configure_devices() -> tuple[Any, str]:
         return _NoStrategy(), _backend_devices(keras.backend.backend())
     import tensorflow as tf
 
+    from model.engine import enable_memory_growth
+
     gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        with contextlib.suppress(RuntimeError):  # already initialised: growth was set before
-            tf.config.experimental.set_memory_growth(gpu, True)
+    enable_memory_growth(tf)
     if gpus:
         keras.mixed_precision.set_global_policy("mixed_float16")
     if len(gpus) > 1:
@@ -605,13 +605,15 @@ def read_config(run_dir: Path) -> TrainConfig:
 # ---------------------------------------------------------------------------- evaluation and reports
 
 
-def evaluate_model(model_path: Path, split: Split, *, tta: bool | None = None) -> Metrics:
-    """Metrics of the model at ``model_path`` on ``split``; TTA as the model's metadata says by default."""
-    from model.inference import make_predictor, predict_in_batches
+def evaluate_model(model_path: Path, split: Split, *, tta: bool | None = None, device: str = "auto") -> Metrics:
+    """Metrics of the model at ``model_path`` on ``split``, run on the engine the app would use.
 
-    loaded = load_model(model_path)
-    use_tta = loaded.metadata.tta if tta is None else tta
-    probs = predict_in_batches(make_predictor(loaded.model, tta=use_tta), split.x)
+    TTA as the model's metadata says by default.
+    """
+    from model.engine import load_predictor
+    from model.inference import predict_in_batches
+
+    probs = predict_in_batches(load_predictor(model_path, device=device, tta=tta), split.x)
     return compute_metrics(split.y, probs.argmax(axis=1))
 
 

@@ -29,6 +29,9 @@ class FixedClassifier:
 
     name = "fixed.keras"
     device = "test"
+    model_path = None
+    requested_device = "auto"
+    warning = None
 
     def __init__(self, top: int = 3) -> None:
         self.probs = np.full(NUM_CLASSES, 0.1 / (NUM_CLASSES - 1), np.float32)

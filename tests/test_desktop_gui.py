@@ -65,7 +65,7 @@ def test_window_shows_the_face_and_seven_probabilities_with_the_real_model(
     assert len(probs) == len(LABELS) and sum(probs) == pytest.approx(1.0, abs=1e-5)
     assert card.face().emotion in LABELS and 150 < card.face().box.x < 400
     assert window.last.image.shape == (VIDEO_SIZE[1], VIDEO_SIZE[0], 3)
-    assert window.status_labels["device"].text() == "CPU"
+    assert window.status_labels["device"].text() == "CPU, LiteRT"
     assert window.status_labels["model"].text() == "emotion_lens.keras"
     assert "fps" in window.status_labels["fps"].text()
     assert window.source_info.name == astronaut_video.name and window.slider.isEnabled()

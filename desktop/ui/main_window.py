@@ -96,7 +96,7 @@ class MainWindow(QMainWindow):
         self.runs_root = runs_root  # Retrain runs (None: the user data folder)
         #: The model file in use, once the worker has loaded it ("" for a classifier without a file).
         self.active_model = ""
-        self._requested_model = str(getattr(classifier, "model_path", "") or "")
+        self._requested_model = str(classifier.model_path or "")
         self._pending_model: str | None = None  # a switch asked for and not yet answered by the worker
         self.retrain_dialog: RetrainDialog | None = None
         self._bench: LatencyMonitor | None = None

@@ -153,9 +153,8 @@ class PipelineWorker(QObject):
         self._classifier.load()  # imports TensorFlow: seconds, off the UI thread
         self._pipeline = Pipeline(self._classifier, self._config)
         settle_memory()
-        warning = getattr(self._classifier, "warning", None) or ""
-        self.modelReady.emit(self._classifier.name, self._classifier.device, warning)
-        self.modelLoaded.emit(str(getattr(self._classifier, "model_path", "") or ""))
+        self.modelReady.emit(self._classifier.name, self._classifier.device, self._classifier.warning or "")
+        self.modelLoaded.emit(str(self._classifier.model_path or ""))
         if self._pending_source is not None and not self._stop.is_set():
             self.openSource(self._pending_source)
 
@@ -257,7 +256,7 @@ class PipelineWorker(QObject):
         row, the last one wins.
         """
         self._model_request += 1
-        request, device = self._model_request, getattr(self._classifier, "requested_device", "auto")
+        request, device = self._model_request, self._classifier.requested_device
 
         def prepare() -> None:
             try:
@@ -287,8 +286,8 @@ class PipelineWorker(QObject):
         if self._pipeline is not None:
             self._pipeline.set_classifier(classifier)
         settle_memory()  # the old model's cycles go now, between two frames, not in the middle of playback
-        self.modelReady.emit(classifier.name, classifier.device, "")
-        self.modelLoaded.emit(str(classifier.model_path))
+        self.modelLoaded.emit(str(classifier.model_path))  # first: it clears the last model's warnings
+        self.modelReady.emit(classifier.name, classifier.device, classifier.warning or "")
 
     @Slot()
     def stop(self) -> None:
