@@ -39,7 +39,8 @@ $(PKG_STAMP): pyproject.toml
 	@test -x $(PKG_VENV)/bin/python || $(PYTHON) -m venv $(PKG_VENV)
 	$(PKG_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(PKG_VENV)/bin/python -m pip install --quiet "tensorflow-cpu>=2.16,<2.22" "opencv-python-headless>=4.10,<5" \
-		"PySide6-Essentials>=6.6" numpy matplotlib "pyinstaller>=6.6"
+		"PySide6-Essentials>=6.6,<6.12" numpy matplotlib "pyinstaller>=6.6" \
+		"ai-edge-litert>=2.1,<3"
 	@touch $(PKG_STAMP)
 
 package: $(PKG_STAMP) .qtdeps
