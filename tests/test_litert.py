@@ -18,6 +18,8 @@ from model.litert import LiteRTError, file_sha256, tflite_path
 from model.network import ARCHITECTURES, build_model
 from model.preprocess import Box, face_to_input
 
+pytest_plugins = ["conftest_desktop"]
+
 
 @pytest.fixture(scope="module")
 def real_faces() -> np.ndarray:
@@ -202,3 +204,59 @@ def test_the_app_classifier_never_imports_tensorflow(tmp_path):
     assert (cache_dir() / f"{file_sha256(user)}.tflite").is_file()  # cached for the next start
     assert report["bad"][:2] == ["CPU, LiteRT", False] and "shipped model instead" in report["bad"][2]
     assert report["bad"][3] == SHIPPED_MODEL.name
+
+
+WINDOW_SCRIPT = """
+import json, sys
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+from desktop.core.classifier import EmotionClassifier
+from desktop.ui.main_window import MainWindow
+
+video, user_model, settings_file = sys.argv[1:4]
+app = QApplication([])
+window = MainWindow(EmotionClassifier(device="auto", fallback=True), source=video,
+                    settings=QSettings(settings_file, QSettings.Format.IniFormat))
+window.loop_action.setChecked(True)
+window.show()
+report, state = {}, {"seen": 0}
+
+def labelled() -> int:
+    return sum(1 for _ in window.last.result.faces) if window.last else 0
+
+def poll():
+    if "before" not in report and window.last and window.last.processed >= 10 and labelled():
+        report["before"] = {"tf": "tensorflow" in sys.modules, "device": window.status_labels["device"].text(),
+                            "model": window.active_model, "frames": window.last.processed}
+        state["seen"] = window.last.processed
+        window.use_model(user_model)
+    elif "before" in report and window.active_model == user_model and window.last.processed > state["seen"] + 10:
+        report["after"] = {"tf": "tensorflow" in sys.modules, "device": window.status_labels["device"].text(),
+                           "model": window.active_model, "faces": labelled(), "errors": window.errors}
+        window.close()
+        app.quit()
+
+timer = QTimer()
+timer.timeout.connect(poll)
+timer.start(50)
+QTimer.singleShot(240_000, app.quit)
+app.exec()
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.slow
+def test_the_real_window_labels_a_video_without_tensorflow_before_and_after_a_swap(tmp_path, astronaut_video):
+    user = _save(build_model("seed"), tmp_path / "user.keras")
+    tflite_path(user).unlink()  # a model without a twin: the swap converts it in a child process
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", WINDOW_SCRIPT, str(astronaut_video), str(user), str(tmp_path / "settings.ini")],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["before"] == {**report["before"], "tf": False, "device": "CPU, LiteRT", "model": str(SHIPPED_MODEL)}
+    assert report["after"]["tf"] is False and report["after"]["device"] == "CPU, LiteRT"
+    assert report["after"]["model"] == str(user) and report["after"]["faces"] >= 1
+    assert report["after"]["errors"] == []
