@@ -26,11 +26,14 @@ from typing import IO, Any
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import cv2
+import numpy as np
+
 from model.checkpoint import SHIPPED_MODEL, ModelLoadError
 from model.data import DatasetError, load_dataset
 from model.engine import DEVICES, DeviceError
 from model.litert import LiteRTError
-from model.spec import LABELS
+from model.spec import INPUT_SHAPE, LABELS
 
 log = logging.getLogger("train_emotion")
 
@@ -145,7 +148,9 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
         description="Print accuracy, macro-F1, per-class precision/recall and the confusion matrix; "
         "the last stdout line is the same as one JSON object.",
     )
-    e.add_argument("--model", default=str(SHIPPED_MODEL), help="model file (default: the shipped model)")
+    e.add_argument(
+        "--model", default=str(SHIPPED_MODEL), help="model file (default: the shipped model, run as the app runs it)"
+    )
     e.add_argument("--data", required=True, help="CSV or image folder, as for train")
     e.add_argument(
         "--usage",
@@ -159,6 +164,12 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
         help="average with the mirrored face (default: as the model's metadata says)",
     )
     e.add_argument("--skip-bad", action="store_true", help="skip malformed rows/images instead of stopping")
+    e.add_argument(
+        "--detect",
+        action="store_true",
+        help="find each image's largest face with the app's face detector and cut it as the app does; images "
+        "without a face count as wrong (default: each image or row is taken as a face crop)",
+    )
     e.add_argument(
         "--device",
         choices=DEVICES,
@@ -237,34 +248,99 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def _choose_split(available: list[str], requested: str, data: str) -> str:
     from model.data import canonical_split
-    from model.training import evaluate_model
+
+    usage = canonical_split(requested)
+    if usage not in available and len(available) == 1:
+        log.warning("%s has no %s split; evaluating its only split, %s", data, requested, available[0])
+        return available[0]
+    if usage not in available:
+        raise DatasetError(f"{data}: no {requested!r} split (found: {', '.join(available) or 'none'})")
+    return usage
+
+
+def detect_faces(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's largest face, found and cut exactly as the app does; and which images had one.
+
+    The app's detector looks for faces of at least 48 pixels: an image whose shorter side is
+    under twice that (a 48x48 FER2013 row) is first enlarged by a whole factor to at least 192 px,
+    as a face that small would be on a screen.
+    """
+    from desktop.core.detector import FaceDetector
+    from desktop.core.pipeline import PipelineConfig
+    from model.preprocess import faces_to_batch, to_gray
+
+    config = PipelineConfig()
+    detector = FaceDetector(config.detector)
+    faces, found = [], np.zeros(len(images), bool)
+    for i, image in enumerate(images):
+        gray = to_gray(image)
+        if min(gray.shape) < 2 * config.detector.min_face_size:
+            factor = -(-4 * config.detector.min_face_size // min(gray.shape))
+            gray = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+        boxes = detector.detect(gray)  # largest first
+        if boxes:
+            faces.append(faces_to_batch(gray, boxes[:1], config.margin)[0])
+            found[i] = True
+    return np.asarray(faces, np.float32).reshape(-1, *INPUT_SHAPE), found
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from model.data import iter_images
+    from model.engine import load_predictor
+    from model.inference import predict_in_batches
+    from model.metrics import NO_PREDICTION, compute_metrics
 
     try:
-        dataset = load_dataset(args.data, skip_bad=args.skip_bad)
-        usage = canonical_split(args.usage)
-        if usage not in dataset.splits and len(dataset.splits) == 1:
-            usage = next(iter(dataset.splits))
-            log.warning("%s has no %s split; evaluating its only split, %s", args.data, args.usage, usage)
-        split = dataset.split(usage)
-        metrics = evaluate_model(Path(args.model), split, tta=args.tta, device=args.device)
+        skipped = 0
+        if args.detect:
+            bad: list[str] = []
+            by_split: dict[str, tuple[list[np.ndarray], list[int]]] = {}
+            for split_name, label, image in iter_images(args.data, skip_bad=args.skip_bad, bad=bad):
+                images, labels = by_split.setdefault(split_name, ([], []))
+                images.append(image)
+                labels.append(label)
+            usage = _choose_split(list(by_split), args.usage, args.data)
+            x, found = detect_faces(by_split[usage][0])
+            y, skipped = np.asarray(by_split[usage][1], np.int64), len(bad)
+        else:
+            dataset = load_dataset(args.data, skip_bad=args.skip_bad)
+            usage = _choose_split(list(dataset.splits), args.usage, args.data)
+            x, y, skipped = dataset.splits[usage].x, dataset.splits[usage].y, dataset.skipped
+            found = np.ones(len(y), bool)
+        predictor = load_predictor(Path(args.model), device=args.device, tta=args.tta)
+        y_pred = np.full(len(y), NO_PREDICTION, np.int64)
+        if len(x):
+            y_pred[found] = predict_in_batches(predictor, x).argmax(axis=1)
+        metrics = compute_metrics(y, y_pred)
     except (DatasetError, ModelLoadError, DeviceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(
-        f"model {args.model}\ndata  {args.data} [{usage}], {metrics.n} faces"
-        + (f", {dataset.skipped} bad rows skipped" if dataset.skipped else "")
+        f"model {args.model} ({predictor.engine} on {predictor.device}"
+        + (", flip TTA" if (predictor.metadata.tta if args.tta is None else args.tta) else "")
+        + f")\ndata  {args.data} [{usage}], {metrics.n} "
+        + ("images" if args.detect else "faces")
+        + (f", {skipped} bad rows skipped" if skipped else "")
+        + (f", no face found in {metrics.no_face}" if args.detect else "")
     )
-    print(f"accuracy {metrics.accuracy:.4f}   macro-F1 {metrics.macro_f1:.4f}")
+    print(
+        f"accuracy {metrics.accuracy:.4f}   balanced accuracy {metrics.balanced_accuracy:.4f}   "
+        f"macro-F1 {metrics.macro_f1:.4f}"
+    )
     print(f"{'':10}{'precision':>10}{'recall':>8}{'f1':>8}{'n':>6}")
     for name, c in metrics.per_class.items():
         print(f"{name:10}{c['precision']:10.3f}{c['recall']:8.3f}{c['f1']:8.3f}{c['support']:6d}")
-    print("confusion (rows true, columns predicted):")
+    print(
+        "confusion (rows true, columns predicted" + (", images without a face left out" if args.detect else "") + "):"
+    )
     print("          " + "".join(f"{name[:5]:>6}" for name in LABELS))
     for name, row in zip(LABELS, metrics.confusion, strict=True):
         print(f"{name:10}" + "".join(f"{v:6d}" for v in row))
-    summary = {"model": str(args.model), "data": str(args.data), "usage": usage, **metrics.to_dict()}
+    recall = {name: c["recall"] for name, c in metrics.per_class.items()}
+    summary = {"model": str(args.model), "data": str(args.data), "usage": usage, "detect": args.detect,
+               "engine": predictor.engine, **metrics.to_dict(), "recall": recall}  # fmt: skip
     print(json.dumps(summary))
     return 0
 

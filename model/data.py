@@ -41,6 +41,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff", ".we
 PIXELS = INPUT_SIZE * INPUT_SIZE
 
 
+#: (split name, label index, image as stored)
+LabelledImage = tuple[str, int, np.ndarray]
+
+
 class DatasetError(Exception):
     """A data set that cannot be used, with a message a user can act on."""
 
@@ -84,13 +88,38 @@ def canonical_split(name: str) -> str:
 
 
 def load_dataset(path: str | Path, *, skip_bad: bool = False) -> Dataset:
-    """Load a FER2013-style CSV (plain or ``.gz``) or an image folder."""
+    """Load a FER2013-style CSV (plain or ``.gz``) or an image folder, every face as the model's input."""
     path = Path(path).expanduser()
+    bad: list[str] = []
+    xs: dict[str, list[np.ndarray]] = {}
+    ys: dict[str, list[int]] = {}
+    for split, label, image in iter_images(path, skip_bad=skip_bad, bad=bad):
+        xs.setdefault(split, []).append(face_to_input(image))
+        ys.setdefault(split, []).append(label)
+    if not ys:
+        what = "no usable rows" if path.is_file() else f"no images found (expected {path}/train/<emotion>/*.png)"
+        raise DatasetError(f"{path}: {what}" + (f" ({len(bad)} bad rows skipped)" if bad else ""))
+    splits = {name: Split(np.stack(xs[name]), np.asarray(ys[name], np.int64)) for name in ys}
+    _report_skipped(path, bad)
+    return Dataset(path, splits, len(bad), bad[:10])
+
+
+def iter_images(path: str | Path, *, skip_bad: bool = False, bad: list[str] | None = None) -> Iterator[LabelledImage]:
+    """Every labelled image of a CSV or an image folder as stored: (split, label, image).
+
+    A CSV row is its 48x48 grey face; a file is the image as decoded (any size, grey or colour).
+    Bad rows and images raise :class:`DatasetError`, or with ``skip_bad`` are described in ``bad``.
+    ``evaluate --detect`` uses this to find faces the way the app does; training uses
+    :func:`load_dataset`, which puts each image through :func:`face_to_input`.
+    """
+    path = Path(path).expanduser()
+    bad = [] if bad is None else bad
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder")
     if path.is_dir():
-        return load_image_folder(path, skip_bad=skip_bad)
-    return load_csv(path, skip_bad=skip_bad)
+        yield from _folder_images(path, skip_bad, bad)
+    else:
+        yield from _csv_rows(path, skip_bad, bad)
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -101,17 +130,14 @@ def _open_text(path: Path) -> io.TextIOBase:
     return path.open("r", encoding="utf-8", newline="")
 
 
-def load_csv(path: Path, *, skip_bad: bool = False) -> Dataset:
-    """Read ``emotion,pixels[,Usage]`` rows; split by ``Usage`` when the column is there.
+def _csv_rows(path: Path, skip_bad: bool, bad: list[str]) -> Iterator[LabelledImage]:
+    """``emotion,pixels[,Usage]`` rows, split by ``Usage`` when the column is there.
 
     Rows without a ``Usage`` column all go to the ``Training`` split; the trainer then
     holds out a seeded stratified fraction for validation (:func:`stratified_split`).
     """
     if path.stat().st_size == 0:
         raise DatasetError(f"{path}: the file is empty")
-    xs: dict[str, list[np.ndarray]] = {}
-    ys: dict[str, list[int]] = {}
-    bad: list[str] = []
     try:
         with _open_text(path) as fh:
             reader = csv.reader(fh)
@@ -138,19 +164,13 @@ def load_csv(path: Path, *, skip_bad: bool = False) -> Dataset:
                         raise DatasetError(message) from None
                     bad.append(message)
                     continue
-                xs.setdefault(usage, []).append(face)
-                ys.setdefault(usage, []).append(label)
+                yield usage, label, face
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DatasetError(f"{path}: not a valid gzip file ({exc})") from None
     except UnicodeDecodeError:
         raise DatasetError(f"{path}: not a text CSV file (cannot decode it as UTF-8)") from None
     except csv.Error as exc:
         raise DatasetError(f"{path}: malformed CSV ({exc})") from None
-    if not ys:
-        raise DatasetError(f"{path}: no usable rows" + (f" ({len(bad)} bad rows skipped)" if bad else ""))
-    splits = {name: Split(np.stack(xs[name]), np.asarray(ys[name], np.int64)) for name in ys}
-    _report_skipped(path, bad)
-    return Dataset(path, splits, len(bad), bad[:10])
 
 
 def _parse_row(row: list[str], i_emotion: int, i_pixels: int, i_usage: int | None) -> tuple[int, np.ndarray, str]:
@@ -178,7 +198,7 @@ def _parse_row(row: list[str], i_emotion: int, i_pixels: int, i_usage: int | Non
         if raw.lower() not in SPLIT_ALIASES:
             raise ValueError(f"unknown Usage {raw!r} (expected Training, PublicTest or PrivateTest)")
         usage = SPLIT_ALIASES[raw.lower()]
-    return label, face_to_input(pixels.astype(np.uint8).reshape(INPUT_SIZE, INPUT_SIZE)), usage
+    return label, pixels.astype(np.uint8).reshape(INPUT_SIZE, INPUT_SIZE), usage
 
 
 def _iter_images(folder: Path) -> Iterator[Path]:
@@ -187,12 +207,12 @@ def _iter_images(folder: Path) -> Iterator[Path]:
             yield p
 
 
-def load_image_folder(root: Path, *, skip_bad: bool = False) -> Dataset:
-    """Read ``ROOT/{train,test}/<emotion>/*.png|jpg`` (or ``ROOT/<emotion>/*`` for one split).
+def _folder_images(root: Path, skip_bad: bool, bad: list[str]) -> Iterator[LabelledImage]:
+    """``ROOT/{train,test}/<emotion>/*.png|jpg`` (or ``ROOT/<emotion>/*`` for one split).
 
     Class folders are matched to labels by name (``angry`` ... ``neutral``, any case), so
     the label order is FER2013's whatever the folders sort to. Images of any size or
-    colour go through :func:`face_to_input` as whole-image face crops.
+    colour are whole-image face crops.
     """
     subdirs = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
     if not subdirs:
@@ -210,11 +230,7 @@ def load_image_folder(root: Path, *, skip_bad: bool = False) -> Dataset:
                     f" ({', '.join(LABEL_KEYS)})"
                 )
             split_dirs[SPLIT_ALIASES[d.name.lower()]] = d
-    splits: dict[str, Split] = {}
-    bad: list[str] = []
     for split_name, split_dir in split_dirs.items():
-        xs: list[np.ndarray] = []
-        ys: list[int] = []
         for class_dir in sorted(d for d in split_dir.iterdir() if d.is_dir() and not d.name.startswith(".")):
             key = class_dir.name.lower()
             if key not in LABEL_KEYS:
@@ -232,14 +248,7 @@ def load_image_folder(root: Path, *, skip_bad: bool = False) -> Dataset:
                         raise DatasetError(message)
                     bad.append(message)
                     continue
-                xs.append(face_to_input(image))
-                ys.append(label)
-        if ys:
-            splits[split_name] = Split(np.stack(xs), np.asarray(ys, np.int64))
-    if not splits:
-        raise DatasetError(f"{root}: no images found (expected {root}/train/<emotion>/*.png)")
-    _report_skipped(root, bad)
-    return Dataset(root, splits, len(bad), bad[:10])
+                yield split_name, label, image
 
 
 def _report_skipped(source: Path, bad: list[str]) -> None:

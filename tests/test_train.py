@@ -121,7 +121,8 @@ def test_fine_tune_from_init_and_evaluate_cli(tiny_csv, tmp_path):
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert {"accuracy", "macro_f1", "per_class", "confusion", "n"} <= set(summary)
     assert summary["n"] == 28 and set(summary["per_class"]["Fear"]) >= {"recall", "precision"}
-    assert "accuracy" in out.stdout.splitlines()[2]
+    assert "accuracy" in out.stdout.splitlines()[2] and summary["engine"] == "LiteRT"
+    assert summary["balanced_accuracy"] == pytest.approx(np.mean([c["recall"] for c in summary["per_class"].values()]))
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tiny_csv, tmp_path):
@@ -162,3 +163,29 @@ def test_help_explains_every_option():
     for command in ("train", "evaluate"):
         out = run_cli(command, "--help", check=True)
         assert "--data" in out.stdout and "default" in out.stdout
+
+
+def test_evaluate_detect_cuts_faces_as_the_app_does_and_counts_misses(tmp_path):
+    """An image folder scored with --detect: a real photo's face is found and classified as the app would;
+    an image without a face counts as wrong; the JSON line says how many and gives balanced accuracy."""
+    import cv2
+
+    from desktop.core.classifier import EmotionClassifier
+    from desktop.core.pipeline import Pipeline
+
+    photo = cv2.imread(str(ROOT / "assets" / "astronaut.png"))
+    app_top = Pipeline(EmotionClassifier(device="cpu")).process(photo).faces[0].emotion_key  # what the app says
+    other = next(k for k in ("angry", "sad") if k != app_top)
+    for key, image in ((app_top, photo), (other, np.full((300, 300, 3), 90, np.uint8))):
+        (tmp_path / "faces" / key).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "faces" / key / "0.png"), image)
+    out = run_cli("evaluate", "--data", tmp_path / "faces", "--detect")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["detect"] is True and summary["n"] == 2 and summary["no_face"] == 1
+    assert summary["accuracy"] == 0.5 and summary["balanced_accuracy"] == 0.5
+    assert summary["recall"][app_top.capitalize()] == 1.0 and summary["recall"][other.capitalize()] == 0.0
+    assert sum(map(sum, summary["confusion"])) == 1  # the image without a face is not in the matrix
+    # Without --detect the blank image is taken as a face crop, so it gets a prediction.
+    whole = json.loads(run_cli("evaluate", "--data", tmp_path / "faces").stdout.strip().splitlines()[-1])
+    assert whole["no_face"] == 0 and sum(map(sum, whole["confusion"])) == 2
