@@ -4,8 +4,9 @@
     python scripts/ship_model.py RUN_DIR [--data ../shared/data/fer2013/fer2013.csv.gz]
 
 Writes, atomically, into model/shipped/: emotion_lens.keras (inference only, no optimizer
-state) and emotion_lens.json (its metadata), metrics.json (PublicTest, the split the model was
-selected on, plus the flip-TTA figure for reference), curves.png and confusion.png.
+state), its LiteRT twin emotion_lens.tflite, emotion_lens.json (its metadata), metrics.json
+(PublicTest, the split the model was selected on, as the app runs it: with flip TTA; and
+without flips for reference), curves.png and confusion.png.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ def main() -> int:
     args = parser.parse_args()
 
     loaded = load_model(args.run / "best.keras")
-    loaded.metadata.tta = False  # flip TTA doubles the cost per face for a small gain: off in the app
+    # Flip TTA: on LiteRT a face and its mirror in one call cost ~0.4 ms more per face, for +0.3 points on
+    # PublicTest and +0.5 on faces-in-the-wild (measured with the model shipped on 2026-11-27).
+    loaded.metadata.tta = True
     save_model(loaded.model, SHIPPED_MODEL, loaded.metadata)
     split = load_dataset(args.data).split(VAL)
-    metrics = evaluate_model(SHIPPED_MODEL, split, tta=False)
-    with_tta = evaluate_model(SHIPPED_MODEL, split, tta=True)
+    metrics = evaluate_model(SHIPPED_MODEL, split)  # as the app runs it
+    without_tta = evaluate_model(SHIPPED_MODEL, split, tta=False)
     shipped = SHIPPED_MODEL.parent
-    report = {"split": VAL, **metrics.to_dict(), "flip_tta_accuracy": with_tta.accuracy, "run": args.run.name,
+    report = {"split": VAL, **metrics.to_dict(), "accuracy_without_flips": without_tta.accuracy, "run": args.run.name,
               "best_epoch": loaded.metadata.best_epoch, "averaged_epochs": loaded.metadata.averaged_epochs}  # fmt: skip
     atomic_write_json(shipped / "metrics.json", report)
     write_plots(shipped, read_history(args.run / "history.csv"), metrics)
@@ -47,7 +50,7 @@ def main() -> int:
     first_last = loaded.metadata.averaged_epochs
     which = f"mean of epochs {first_last[0]}-{first_last[1]}" if first_last else f"epoch {loaded.metadata.best_epoch}"
     print(f"shipped {args.run / 'best.keras'} ({which})")
-    print(f"PublicTest accuracy {metrics.accuracy:.2%} (flip TTA {with_tta.accuracy:.2%})")
+    print(f"PublicTest accuracy {metrics.accuracy:.2%} with flips ({without_tta.accuracy:.2%} without)")
     print(f"macro-F1 {metrics.macro_f1:.3f}")
     print(f"recall: {recall}")
     return 0
