@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Size and CPU inference time of a model file, called the way the app calls it.
+"""Size and CPU inference time of a model file on both engines, side by side in one run.
 
     python benchmarks/model_bench.py [MODEL.keras] [--repeats 300]
 
-Prints parameters, FLOPs per face, file size, and the median and p95 time of one compiled
-call (:func:`model.inference.make_predictor`) on batches of 1, 4 and 16 faces, with and
-without flip test-time augmentation. The last stdout line is one JSON object.
+Prints parameters, FLOPs per face, file size, and the median and p95 time of one call on
+batches of 1, 4 and 8 faces, with and without flip test-time augmentation, for
+- LiteRT with 2 threads: what the app runs on the CPU (:func:`model.engine.load_predictor`),
+- LiteRT with 1 thread,
+- TensorFlow: a traced ``tf.function`` (:func:`model.inference.make_predictor`), the engine before LiteRT
+  and still the one on a GPU,
+and the ratio TensorFlow / LiteRT. The last stdout line is one JSON object.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 from model.checkpoint import SHIPPED_MODEL, load_model
+from model.engine import cache_dir, load_predictor
 from model.inference import make_predictor
+from model.litert import LiteRTModel, file_sha256, tflite_path
 
 
 def flops_per_face(model) -> int:
@@ -40,6 +46,18 @@ def flops_per_face(model) -> int:
     return 2 * macs
 
 
+def time_calls(predict, batch: int, repeats: int) -> dict[str, float]:
+    x = np.random.default_rng(0).uniform(0, 255, (batch, 48, 48, 1)).astype(np.float32)
+    for _ in range(20):
+        predict(x)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        predict(x)
+        times.append(1000 * (time.perf_counter() - t))
+    return {"median_ms": float(np.median(times)), "p95_ms": float(np.percentile(times, 95))}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", nargs="?", type=Path, default=SHIPPED_MODEL, help="model file (default: shipped)")
@@ -54,22 +72,30 @@ def main(argv: list[str] | None = None) -> int:
         "file_mb": args.model.stat().st_size / 2**20,
         "calls": {},
     }
-    rng = np.random.default_rng(0)
+    app = load_predictor(args.model, device="cpu", tta=False)  # converts (cached) if there is no twin
+    twin = tflite_path(args.model)
+    source = twin if twin.is_file() and loaded.metadata.tflite_keras_sha256 == file_sha256(args.model) else None
+    source = source or cache_dir() / f"{file_sha256(args.model)}.tflite"
+    engines = {
+        "litert_2threads": LiteRTModel(source, threads=2).run,
+        "litert_1thread": LiteRTModel(source, threads=1).run,
+        "tensorflow": make_predictor(loaded.model),
+    }
+    print(f"the app runs {app.engine} on {app.device}; {figures['params']:,} params, "
+          f"{figures['mflops_per_face']:.1f} MFLOP per face, {figures['file_mb']:.1f} MB")  # fmt: skip
+    print(f"{'':18}" + "".join(f"{name:>22}" for name in engines) + f"{'TF / LiteRT-2':>16}")
     for tta in (False, True):
-        predict = make_predictor(loaded.model, tta=tta)
-        for batch in (1, 4, 16):
-            x = rng.uniform(0, 255, (batch, 48, 48, 1)).astype(np.float32)
-            for _ in range(10):
-                predict(x)
-            times = []
-            for _ in range(args.repeats):
-                t = time.perf_counter()
-                predict(x)
-                times.append(1000 * (time.perf_counter() - t))
-            key = f"batch{batch}{'_tta' if tta else ''}"
-            figures["calls"][key] = {"median_ms": float(np.median(times)), "p95_ms": float(np.percentile(times, 95))}
-            print(f"{key:12} median {np.median(times):6.2f} ms   p95 {np.percentile(times, 95):6.2f} ms")
-    print(f"{figures['params']:,} params, {figures['mflops_per_face']:.1f} MFLOP per face, {figures['file_mb']:.1f} MB")
+        for batch in (1, 4, 8):
+            key = f"batch{batch}{'+flips' if tta else ''}"
+            row = {}
+            for name, run in engines.items():
+                call = (lambda x, run=run: run(np.concatenate([x, x[:, :, ::-1]]))) if tta else run
+                row[name] = time_calls(call, batch, args.repeats)
+            figures["calls"][key] = row
+            ratio = row["tensorflow"]["median_ms"] / row["litert_2threads"]["median_ms"]
+            cells = "".join(f"{r['median_ms']:9.2f} (p95 {r['p95_ms']:5.2f})" for r in row.values())
+            print(f"{key:18}{cells}{ratio:15.1f}x")
+    print("(milliseconds per call: median, p95 in brackets)")
     print(json.dumps(figures))
     return 0
 

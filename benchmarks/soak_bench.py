@@ -21,19 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from desktop.core.classifier import EmotionClassifier
+from desktop.core.memory import rss_mb
 from desktop.core.pipeline import Pipeline
 from desktop.core.sources import DemoSource
-
-
-def rss_mb() -> float:
-    """Resident set size of this process, from /proc (Linux) or peak RSS elsewhere."""
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,9 @@ from model.userdata import user_data_dir
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "gpu")
+#: ``EMOTION_LENS_ENGINE=tensorflow`` runs the model with TensorFlow even on the CPU: a way out if LiteRT
+#: misbehaves on some machine, and the baseline of ``benchmarks/app_bench.py``.
+ENGINE_ENV = "EMOTION_LENS_ENGINE"
 
 #: ``convert(keras_path, tflite_out)``: writes ``tflite_out`` or raises (ModelLoadError: the model is unusable).
 Converter = Callable[[Path, Path], None]
@@ -89,7 +92,8 @@ def _has_cudnn() -> bool:
 def choose_engine(device: str) -> str:
     if device not in DEVICES:
         raise DeviceError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
-    if device == "gpu" or (device == "auto" and cuda_gpu_present()) or not litert_available():
+    forced = os.environ.get(ENGINE_ENV, "").strip().lower() == "tensorflow"
+    if forced or device == "gpu" or (device == "auto" and cuda_gpu_present()) or not litert_available():
         return "tensorflow"
     return "litert"
 

@@ -9,7 +9,6 @@ import numpy as np
 
 from model.spec import LABELS, NUM_CLASSES
 
-
 #: A prediction that could not be made (``evaluate --detect``: no face found in the image). It counts as wrong.
 NO_PREDICTION = -1
 
