@@ -113,17 +113,24 @@ def test_detector_rejects_a_bad_cascade(tmp_path):
 
 
 def test_tracker_keeps_ids_and_smooths_each_face_on_its_own():
-    tracker = FaceTracker(smoothing=0.5)
+    tau = 0.1 / np.log(2)  # half of the old average is kept after 0.1 s
+    tracker = FaceTracker(smoothing_s=tau)
     a, b = Box(10, 10, 50, 50), Box(200, 10, 50, 50)
     p_happy, p_sad = np.eye(NUM_CLASSES)[3], np.eye(NUM_CLASSES)[4]
-    first = tracker.update([a, b], np.stack([p_happy, p_sad]))
+    first = tracker.update([a, b], np.stack([p_happy, p_sad]), 0.0)
     assert [i for i, _ in first] == [1, 2]
     moved = [Box(205, 12, 50, 50), Box(14, 12, 50, 50)]  # both moved a little, listed in the other order
-    second = tracker.update(moved, np.stack([p_sad, p_sad]))
+    second = tracker.update(moved, np.stack([p_sad, p_sad]), 0.1)
     assert [i for i, _ in second] == [2, 1]
     np.testing.assert_allclose(second[0][1], p_sad)  # face 2 was sad and stays sad
     np.testing.assert_allclose(second[1][1], 0.5 * p_happy + 0.5 * p_sad)  # face 1's own average
-    assert [i for i, _ in tracker.update([Box(400, 300, 50, 50)], p_happy[None])] == [3]  # a new face, a new ID
+    # A frame 0.2 s later moves the average as far as two frames 0.1 s apart: time, not frames, counts.
+    third = dict(tracker.update([Box(14, 12, 50, 50)], p_sad[None], 0.3))
+    np.testing.assert_allclose(third[1], 0.125 * p_happy + 0.875 * p_sad)
+    assert [i for i, _ in tracker.update([Box(400, 300, 50, 50)], p_happy[None], 0.4)] == [3]  # a new face, a new ID
+    off = FaceTracker(smoothing_s=0.0)
+    off.update([a], p_happy[None], 0.0)
+    np.testing.assert_allclose(off.update([a], p_sad[None], 0.033)[0][1], p_sad)  # 0 = raw probabilities
 
 
 # ----- the pipeline -----
@@ -147,7 +154,7 @@ def test_pipeline_batches_all_faces_in_one_call_and_matches_the_model_path(real_
 
 
 def test_pipeline_follows_the_face_through_a_video(astronaut_video):
-    pipeline = Pipeline(FixedClassifier(), PipelineConfig(smoothing=0.6))
+    pipeline = Pipeline(FixedClassifier(), PipelineConfig(smoothing_s=0.3))
     with open_source(astronaut_video) as source:
         results = [pipeline.process(f.image, index=f.index, time_s=f.time_s) for f in iter(source.read, None)]
     assert len(results) == VIDEO_FRAMES

@@ -7,7 +7,7 @@ time exactly the same work. Every result carries how long each stage took.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -65,11 +65,15 @@ class FrameResult:
     timings: Timings
 
 
+#: Default smoothing time constant, chosen with benchmarks/smoothing_bench.py on a real clip (see the README).
+SMOOTHING_S = 0.2
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     margin: float = DEFAULT_MARGIN  # added around each Haar box before cropping, as in training
-    smoothing: float = 0.0  # weight of the past in each face's moving average; 0 = raw probabilities
+    smoothing_s: float = SMOOTHING_S  # time constant of each face's moving average, in seconds; 0 = raw
     iou_threshold: float = 0.3  # overlap needed to keep a face's ID from one frame to the next
     full_scan_every: int = 10  # between whole-frame scans (a third of a second at 30 fps), look only near known faces
 
@@ -84,7 +88,7 @@ class Pipeline:
         self._config = config or PipelineConfig()
         self.detector = detector or FaceDetector(self._config.detector)
         self.detector.config = self._config.detector
-        self.tracker = FaceTracker(self._config.iou_threshold, smoothing=self._config.smoothing)
+        self.tracker = FaceTracker(self._config.iou_threshold, smoothing_s=self._config.smoothing_s)
         self._previous: list[Box] = []  # the faces found in the last frame
         self._since_scan = 0  # frames since the last whole-frame scan
         self.full_scans = 0  # how many frames needed a whole-frame scan (for benchmarks and tests)
@@ -99,10 +103,7 @@ class Pipeline:
             self._previous = []  # new detector settings: scan the whole frame next
         self._config = config
         self.detector.config = config.detector
-        self.tracker.iou_threshold, self.tracker.smoothing = config.iou_threshold, config.smoothing
-
-    def set_smoothing(self, smoothing: float) -> None:
-        self.configure(replace(self._config, smoothing=smoothing))
+        self.tracker.iou_threshold, self.tracker.smoothing_s = config.iou_threshold, config.smoothing_s
 
     def set_classifier(self, classifier: Classifier) -> None:
         """Switch models (e.g. after retraining); the caller loads the new one first."""
@@ -140,7 +141,7 @@ class Pipeline:
         t2 = time.perf_counter()
         probs = self.classifier.predict(batch)  # one call for every face in the frame
         t3 = time.perf_counter()
-        tracked = self.tracker.update(boxes, probs)
+        tracked = self.tracker.update(boxes, probs, time_s)
         faces = tuple(
             Face(face_id, box, tuple(float(p) for p in face_probs))
             for box, (face_id, face_probs) in zip(boxes, tracked, strict=True)

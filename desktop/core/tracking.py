@@ -1,10 +1,13 @@
-"""Stable face IDs across frames (greedy IoU matching) and per-face exponential smoothing.
+"""Stable face IDs across frames (greedy IoU matching) and per-face exponential smoothing over time.
 
-Each track keeps its own smoothed probabilities, so two faces never share a buffer.
+Each track keeps its own smoothed probabilities, so two faces never share a buffer. Smoothing is
+set as a time constant in seconds, not as a weight per frame, so a face looks equally steady
+at 30 fps in the window, at 10 fps on a slow machine and with ``analyze --every 5``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,30 +29,41 @@ class _Track:
     face_id: int
     box: Box
     probs: np.ndarray
+    time_s: float
     missed: int = 0
 
 
 class FaceTracker:
     """Matches each frame's boxes to the previous ones by IoU and smooths each face's probabilities.
 
-    ``smoothing`` is the weight of the past in the exponential moving average (0 = off,
-    0.8 = slow and steady). A face unseen for more than ``max_missed`` frames is forgotten;
-    one that comes back sooner where it was keeps its ID.
+    ``smoothing_s`` is the time constant of the exponential moving average (0 = off): a frame
+    ``dt`` seconds after the last one gets the weight ``1 - exp(-dt / smoothing_s)``, so the
+    average lags the raw probabilities by about ``smoothing_s``. A face unseen for more than
+    ``max_missed`` frames is forgotten; one that comes back sooner where it was keeps its ID.
     """
 
-    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 15, smoothing: float = 0.0) -> None:
-        if not 0.0 <= smoothing < 1.0:
-            raise ValueError("smoothing must be in [0, 1)")
-        self.iou_threshold, self.max_missed, self.smoothing = iou_threshold, max_missed, smoothing
+    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 15, smoothing_s: float = 0.0) -> None:
+        if not smoothing_s >= 0.0:
+            raise ValueError("smoothing_s must be 0 or more seconds")
+        self.iou_threshold, self.max_missed, self.smoothing_s = iou_threshold, max_missed, smoothing_s
         self._tracks: list[_Track] = []
         self._next_id = 1
+
+    def past_weight(self, dt: float) -> float:
+        """The share of the old average kept when a new frame comes ``dt`` seconds after the last.
+
+        A frame with no time of its own (a repeated timestamp) counts as one frame at 30 fps.
+        """
+        if self.smoothing_s <= 0.0:
+            return 0.0
+        return math.exp(-(dt if dt > 0.0 else 1.0 / 30.0) / self.smoothing_s)
 
     def reset(self) -> None:
         self._tracks = []
         self._next_id = 1
 
-    def update(self, boxes: list[Box], probs: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """``(face_id, probabilities)`` for each box, in the order of ``boxes``."""
+    def update(self, boxes: list[Box], probs: np.ndarray, time_s: float) -> list[tuple[int, np.ndarray]]:
+        """``(face_id, probabilities)`` for each box, in the order of ``boxes``, seen at ``time_s``."""
         pairs = sorted(
             ((iou(t.box, b), ti, bi) for ti, t in enumerate(self._tracks) for bi, b in enumerate(boxes)), reverse=True
         )
@@ -70,12 +84,12 @@ class FaceTracker:
         for bi, box in enumerate(boxes):
             track = track_of.get(bi)
             if track is None:
-                track = _Track(self._next_id, box, probs[bi].astype(np.float64))
+                track = _Track(self._next_id, box, probs[bi].astype(np.float64), time_s)
                 self._next_id += 1
                 self._tracks.append(track)
             else:
-                s = self.smoothing
-                track.box, track.missed = box, 0
-                track.probs = s * track.probs + (1.0 - s) * probs[bi]
+                past = self.past_weight(time_s - track.time_s)
+                track.box, track.missed, track.time_s = box, 0, time_s
+                track.probs = past * track.probs + (1.0 - past) * probs[bi]
             out.append((track.face_id, track.probs.copy()))
         return out

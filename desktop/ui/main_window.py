@@ -53,7 +53,7 @@ def load_config(settings: QSettings) -> PipelineConfig:
             min_neighbors=int(settings.value("detector/min_neighbors", d.min_neighbors)),
             min_face_size=int(settings.value("detector/min_face_size", d.min_face_size)),
         )
-        return PipelineConfig(detector=detector, smoothing=float(settings.value("smoothing", p.smoothing)))
+        return PipelineConfig(detector=detector, smoothing_s=float(settings.value("smoothing_s", p.smoothing_s)))
     except (TypeError, ValueError) as exc:
         log.warning("ignoring invalid saved settings (%s)", exc)
         return p
@@ -77,7 +77,7 @@ def save_config(settings: QSettings, config: PipelineConfig) -> None:
     settings.setValue("detector/scale_factor", config.detector.scale_factor)
     settings.setValue("detector/min_neighbors", config.detector.min_neighbors)
     settings.setValue("detector/min_face_size", config.detector.min_face_size)
-    settings.setValue("smoothing", config.smoothing)
+    settings.setValue("smoothing_s", config.smoothing_s)
 
 
 class MainWindow(QMainWindow):

@@ -187,9 +187,16 @@ class SettingsPanel(QGroupBox):
         self.min_neighbors = self._spin(QSpinBox(), 1, 15, d.min_neighbors, 1, "Higher: fewer false faces")
         self.min_face = self._spin(QSpinBox(), 20, 400, d.min_face_size, 4, "Smallest face to find, in pixels")
         self.smoothing = self._spin(
-            QDoubleSpinBox(), 0.0, 0.95, config.smoothing, 0.05, "0 = raw; higher = steadier bars"
+            QDoubleSpinBox(),
+            0.0,
+            2.0,
+            config.smoothing_s,
+            0.05,
+            "How long each face's bars take to follow a change of expression: steadier bars, later changes. "
+            "0 = every frame as it comes",
         )
         self.min_face.setSuffix(" px")
+        self.smoothing.setSuffix(" s")
         form.addRow("Scale factor", self.scale_factor)
         form.addRow("Min neighbours", self.min_neighbors)
         form.addRow("Min face size", self.min_face)
@@ -213,5 +220,5 @@ class SettingsPanel(QGroupBox):
             min_face_size=self.min_face.value(),
             detect_width=self._config.detector.detect_width,
         )
-        self._config = replace(self._config, detector=detector, smoothing=round(self.smoothing.value(), 3))
+        self._config = replace(self._config, detector=detector, smoothing_s=round(self.smoothing.value(), 3))
         self.changed.emit(self._config)
