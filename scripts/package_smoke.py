@@ -81,8 +81,9 @@ def main() -> int:
         summary = json.loads(out.stdout.strip().splitlines()[-1])
         rows = list(csv.DictReader((tmp / "faces.csv").open()))
         assert summary["frames"] == 45 and summary["frames_with_faces"] > 0 and rows, summary
+        assert summary["device"] == "CPU, LiteRT", summary  # the frozen app runs the model on LiteRT
         found = f"{summary['frames_with_faces']}/{summary['frames']}"
-        print(f"  analyze: {found} frames with a face, {summary['fps']:.1f} fps")
+        print(f"  analyze: {found} frames with a face, {summary['fps']:.1f} fps, {summary['device']}")
 
         shot = tmp / "window.png"
         run([str(app), "--source", str(video), "--exit-after-frames", "20", "--screenshot", str(shot)], env)
@@ -95,8 +96,16 @@ def main() -> int:
              "--batch-size", "16"], env)  # fmt: skip
         out = run([str(cli), "evaluate", "--model", str(run_dir / "best.keras"), "--data", str(data)], env)
         metrics = json.loads(out.stdout.strip().splitlines()[-1])
-        assert metrics["n"] == 14, metrics
+        assert metrics["n"] == 14 and metrics["engine"] == "LiteRT", metrics  # the trainer wrote the LiteRT twin
         print(f"  train + evaluate: 1 epoch, accuracy {metrics['accuracy']:.2f} on {metrics['n']} faces")
+
+        # A model without its LiteRT twin: the frozen app converts it with its own `export` sub-command.
+        (run_dir / "best.tflite").unlink()
+        out = run([str(cli), "analyze", str(video), "--model", str(run_dir / "best.keras"), "--max-frames", "5"], env)
+        summary = json.loads(out.stdout.strip().splitlines()[-1])
+        cached = list((tmp / "userdata" / "litert-cache").glob("*.tflite"))
+        assert summary["device"] == "CPU, LiteRT" and len(cached) == 1, (summary, cached)
+        print("  a model without a twin: converted in a child process, cached, run on LiteRT")
     print("package smoke test passed")
     return 0
 
