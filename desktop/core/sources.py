@@ -310,6 +310,10 @@ class LatestFrameSource(FrameSource):
     A camera delivers frames whether or not we keep up; reading it on the processing
     thread lets OpenCV's buffer fill with old frames, so latency grows. Here the reader
     never waits for the consumer, and ``read()`` returns the newest frame not yet seen.
+
+    The reader thread owns the wrapped source until it ends: it alone releases it, after its
+    last ``read()`` has returned. :meth:`close` only asks it to stop, so a camera that stalls
+    inside ``read()`` is never released under the read (a use-after-free in the capture).
     """
 
     def __init__(self, source: FrameSource, timeout_s: float = 3.0) -> None:
@@ -324,6 +328,12 @@ class LatestFrameSource(FrameSource):
         self._thread.start()
 
     def _run(self) -> None:
+        try:
+            self._read_until_stopped()
+        finally:
+            self._source.close()  # here, on the thread that reads it, once no read() is running
+
+    def _read_until_stopped(self) -> None:
         while not self._stop.is_set():
             try:
                 frame = self._source.read()
@@ -353,10 +363,16 @@ class LatestFrameSource(FrameSource):
     def decode_errors(self) -> int:  # type: ignore[override]
         return self._source.decode_errors
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 2.0) -> None:
+        """Ask the reader to stop and wait up to ``timeout_s`` for it to release the source.
+
+        A reader stuck in a stalled camera's ``read()`` is left to finish it and release the
+        camera then; it is a daemon thread, so it never keeps the app from quitting.
+        """
         self._stop.set()
-        self._thread.join(timeout=2.0)
-        self._source.close()
+        self._thread.join(timeout=timeout_s)
+        if self._thread.is_alive():
+            log.warning("%s: the camera is not answering; it will be released when its read returns", self.info.name)
 
 
 def open_source(spec: str | int | Path) -> FrameSource:
@@ -376,18 +392,21 @@ def open_source(spec: str | int | Path) -> FrameSource:
     return VideoFileSource(path)
 
 
-def list_cameras(max_index: int = 4) -> list[int]:
-    """Indices of the cameras that open. Each try can take a moment; don't call this per frame."""
+def list_cameras(max_index: int = 4, in_use: int | None = None) -> list[int]:
+    """Indices of the cameras that open. Each try can take a moment; don't call this per frame.
+
+    ``in_use`` is listed without being opened: opening a camera that is streaming can disturb it.
+    """
     if sys.platform.startswith("linux"):  # probe only the devices that exist
         v4l = Path("/sys/class/video4linux")
         names = [p.name[5:] for p in v4l.glob("video*")] if v4l.is_dir() else []
         candidates = sorted(int(n) for n in names if n.isdigit())
     else:
         candidates = list(range(max_index + 1))
-    found = []
-    for index in candidates:
+    found = [] if in_use is None else [in_use]
+    for index in (i for i in candidates if i != in_use):
         cap = cv2.VideoCapture(index)
         if cap.isOpened():
             found.append(index)
         cap.release()
-    return found
+    return sorted(found)

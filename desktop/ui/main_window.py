@@ -441,7 +441,7 @@ class MainWindow(QMainWindow):
     def _fill_camera_menu(self) -> None:
         self.camera_menu.clear()
         current = self.source_info.spec if self.source_info and self.source_info.kind == "camera" else None
-        indices = sorted(set(list_cameras()) | ({int(current)} if current else set()))
+        indices = list_cameras(in_use=int(current) if current else None)
         for index in indices:
             self.camera_menu.addAction(f"Camera {index}", lambda i=index: self.open_source(i))
         if not indices:

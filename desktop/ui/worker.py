@@ -117,6 +117,9 @@ class PipelineWorker(QObject):
         super().__init__()
         self._model_request = 0
         self._modelPrepared.connect(self._swapModel)  # queued: it is emitted from the loader thread
+        self._loader_lock = threading.Lock()
+        self._loader: threading.Thread | None = None
+        self._next_model: tuple[int, str, str] | None = None  # (request, path, device) waiting for the loader
         self._classifier, self._config, self._mailbox = classifier, config, mailbox
         self._pipeline: Pipeline | None = None
         self._source: FrameSource | None = None
@@ -250,15 +253,27 @@ class PipelineWorker(QObject):
     def loadModel(self, path: str) -> None:
         """Switch to another model file (Models menu, Retrain dialog) without pausing playback.
 
-        The new model loads and warms up in a background thread while frames keep flowing
+        The new model loads and warms up on one loader thread while frames keep flowing
         through the model in use; :meth:`_swapModel` puts it in between two frames. If it
-        fails, the model in use stays and ``modelFailed`` says why. Of several requests in a
-        row, the last one wins.
+        fails, the model in use stays and ``modelFailed`` says why. Requests are served one at
+        a time, and of several that arrive while one loads only the last is loaded next: twenty
+        clicks start one thread and at most two loads, never twenty.
         """
         self._model_request += 1
-        request, device = self._model_request, self._classifier.requested_device
+        with self._loader_lock:
+            self._next_model = (self._model_request, path, self._classifier.requested_device)
+            if self._loader is None or not self._loader.is_alive():
+                self._loader = threading.Thread(target=self._load_models, name="model-loader", daemon=True)
+                self._loader.start()
 
-        def prepare() -> None:
+    def _load_models(self) -> None:
+        """The loader thread: load the newest request until there is none left."""
+        while True:
+            with self._loader_lock:
+                if self._next_model is None or self._stop.is_set():
+                    self._loader = None
+                    return
+                (request, path, device), self._next_model = self._next_model, None
             try:
                 classifier = EmotionClassifier(path, device=device)
                 classifier.load()
@@ -272,7 +287,14 @@ class PipelineWorker(QObject):
             else:
                 self._modelPrepared.emit(request, path, classifier, "")
 
-        threading.Thread(target=prepare, name="model-loader", daemon=True).start()
+    def wait_for_loader(self, timeout_s: float) -> bool:
+        """Thread-safe: wait for the model loader to finish (shutdown); False if it is still loading."""
+        with self._loader_lock:
+            loader = self._loader
+        if loader is not None:
+            loader.join(timeout_s)
+            return not loader.is_alive()
+        return True
 
     @Slot(int, str, object, str)
     def _swapModel(self, request: int, path: str, classifier: EmotionClassifier | None, why: str) -> None:
@@ -484,3 +506,5 @@ class WorkerHost(QObject):
         if not self.thread.wait(timeout_ms):
             log.warning("the pipeline worker is still busy (loading the model?); waiting for it")
             self.thread.wait()
+        if not self.worker.wait_for_loader(timeout_ms / 1000):  # a daemon thread: it cannot keep the app alive
+            log.warning("a model is still loading at exit; leaving it")

@@ -1,0 +1,128 @@
+"""Stress: the risks that can abort or corrupt a Qt/OpenCV process, each provoked on purpose.
+
+Each test here failed on the code before its fix (the note of the change says which).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from desktop.core.sources import Frame, FrameSource, LatestFrameSource, SourceInfo
+
+pytestmark = pytest.mark.stress
+pytest_plugins = ["conftest_desktop"]
+
+
+class StallingCamera(FrameSource):
+    """A live source whose ``read()`` hangs (a stalled USB camera) until ``release_read`` is set.
+
+    It records whether ``close()`` came while a ``read()`` was still running: with a real
+    capture that is a use-after-free.
+    """
+
+    def __init__(self) -> None:
+        self.info = SourceInfo(name="stalling camera", kind="camera", fps=30.0, frame_count=None, live=True, spec="9")
+        self.reading = threading.Event()
+        self.release_read = threading.Event()
+        self.in_read = False
+        self.closed_during_read = False
+        self.closed = threading.Event()
+        self.frames = 0
+
+    def read(self) -> Frame | None:
+        self.in_read = True
+        try:
+            if self.frames >= 3:  # three good frames, then the camera stalls
+                self.reading.set()
+                self.release_read.wait(10)
+            self.frames += 1
+            image = np.zeros((48, 64, 3), np.uint8)
+            return Frame(image=image, index=self.frames - 1, time_s=self.frames / 30, captured=time.monotonic())
+        finally:
+            self.in_read = False
+
+    def close(self) -> None:
+        self.closed_during_read |= self.in_read
+        self.closed.set()
+
+
+def test_closing_a_camera_that_stalls_mid_read_never_releases_it_under_the_read():
+    camera = StallingCamera()
+    source = LatestFrameSource(camera, timeout_s=5)
+    assert source.read() is not None
+    assert camera.reading.wait(5)  # the reader is now stuck inside read()
+    t = time.monotonic()
+    source.close(timeout_s=0.2)  # returns although the reader is stuck
+    assert time.monotonic() - t < 2
+    assert not camera.closed.is_set()  # not released while read() runs
+    camera.release_read.set()  # the camera answers at last
+    assert camera.closed.wait(5)  # then the reader releases it, on its own thread
+    assert not camera.closed_during_read
+
+
+# ----- the real window -----
+
+
+@pytest.fixture
+def window_factory(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from desktop.ui.main_window import MainWindow
+
+    windows = []
+
+    def make(classifier, source):
+        settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(classifier, source=source, settings=settings)
+        qtbot.addWidget(window)
+        window.loop_action.setChecked(True)
+        window.show()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        assert not window.host.thread.isRunning()
+
+
+def test_twenty_model_swaps_in_a_second_while_the_video_plays(qtbot, tmp_path, window_factory, astronaut_video,
+                                                              monkeypatch):  # fmt: skip
+    """One loader thread serves the requests one at a time; the last request wins; playback never stops."""
+    import desktop.ui.worker as worker_module
+    from desktop.core.classifier import EmotionClassifier
+    from model.checkpoint import ModelMetadata, save_model
+    from model.network import build_model
+
+    models = []
+    for i in range(3):
+        models.append(tmp_path / f"m{i}.keras")
+        save_model(build_model("seed"), models[-1], ModelMetadata(arch="seed"))
+    loads: list[str] = []
+
+    class CountingClassifier(EmotionClassifier):
+        def load(self) -> None:
+            loads.append(str(self.model_path))
+            time.sleep(0.1)  # a load that takes a moment, as a real one does
+            super().load()
+
+    monkeypatch.setattr(worker_module, "EmotionClassifier", CountingClassifier)
+    window = window_factory(EmotionClassifier(device="cpu"), str(astronaut_video))
+    qtbot.waitUntil(lambda: window.last is not None and window.last.processed >= 5, timeout=30_000)
+    loaders = []
+    start_frames = window.last.processed
+    for i in range(20):
+        window.use_model(models[i % 3])
+        loaders.append(sum(t.name == "model-loader" and t.is_alive() for t in threading.enumerate()))
+        qtbot.wait(50)
+    last = str(models[19 % 3])
+    qtbot.waitUntil(lambda: window.active_model == last and window._pending_model is None, timeout=30_000)
+    assert max(loaders) <= 1, loaders  # never two loaders at once
+    assert len(loads) < 20 and loads[-1] == last  # requests that were overtaken were never loaded
+    assert window.last.processed - start_frames > 10  # frames kept flowing during the swaps
+    assert window.errors == []
+    qtbot.waitUntil(lambda: not any(t.name == "model-loader" for t in threading.enumerate()), timeout=10_000)
