@@ -191,16 +191,26 @@ def test_exit_after_frames_saves_a_screenshot_of_the_real_app(astronaut_video, t
 
 
 def test_unhandled_exceptions_are_logged_and_shown_in_a_dialog(qtbot, monkeypatch, caplog, tmp_path):
-    shown = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append(text))
+    from PySide6.QtWidgets import QApplication
+
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored afterwards
     install_excepthook(tmp_path / "app.log")
-    try:
-        raise RuntimeError("boom")
-    except RuntimeError:
-        sys.excepthook(*sys.exc_info())
-    assert "unhandled exception" in caplog.text and "boom" in caplog.text
-    assert len(shown) == 1 and "boom" in shown[0] and "app.log" in shown[0]
+
+    def dialogs() -> list[QMessageBox]:
+        return [w for w in QApplication.topLevelWidgets() if w.objectName() == "error-dialog" and w.isVisible()]
+
+    for message in ("boom", "bang"):
+        try:
+            raise RuntimeError(message)
+        except RuntimeError:
+            sys.excepthook(*sys.exc_info())
+        assert not dialogs()  # not inside the handler that raised: after it returns
+    assert "unhandled exception" in caplog.text and "boom" in caplog.text and "bang" in caplog.text
+    qtbot.waitUntil(lambda: len(dialogs()) == 1)  # one dialog, not one per error
+    dialog = dialogs()[0]
+    assert "boom" in dialog.text() and "1 more error" in dialog.text() and "app.log" in dialog.text()
+    dialog.accept()
+    qtbot.waitUntil(lambda: not dialogs())
 
 
 def test_switching_models_in_the_running_pipeline(

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QThread, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import QSettings, QThread, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.core.classifier import EmotionClassifier
@@ -35,19 +35,46 @@ def _qt_message(mode: QtMsgType, context, message: str) -> None:
 
 
 def install_excepthook(log_file: Path | None) -> None:
-    """Log any unhandled exception with its traceback and tell the user in a dialog, not a console."""
-    showing = False
+    """Log any unhandled exception with its traceback and tell the user in a dialog, not a console.
+
+    The dialog is shown *after* the handler that raised has returned, and without a nested event
+    loop (``show()``, not ``exec()``): a modal dialog opened inside, say, a paint handler runs
+    deferred deletions of widgets that are still painting. Later errors while one is open are
+    logged and counted in its text, never stacked.
+    """
+    dialog: QMessageBox | None = None
+    pending: list[str] = []
+
+    def show() -> None:
+        nonlocal dialog
+        if not pending:
+            return
+        where = f"\n\nDetails were written to {log_file}" if log_file else ""
+        more = f"\n\n({len(pending) - 1} more errors since, in the log)" if len(pending) > 1 else ""
+        text = f"Something went wrong: {pending[0]}{more}{where}"
+        if dialog is None:
+            dialog = QMessageBox(QMessageBox.Icon.Critical, "Emotion Lens", text)
+            dialog.setObjectName("error-dialog")
+            dialog.finished.connect(forget)
+            dialog.show()
+        else:
+            dialog.setText(text)
+
+    def forget() -> None:
+        nonlocal dialog
+        if dialog is not None:
+            dialog.deleteLater()
+        dialog = None
+        pending.clear()
 
     def hook(exc_type, exc, tb) -> None:
-        nonlocal showing
         log.critical("unhandled exception", exc_info=(exc_type, exc, tb))
         app = QApplication.instance()
-        if showing or app is None or QThread.currentThread() is not app.thread():
+        if app is None:
             return
-        showing = True
-        where = f"\n\nDetails were written to {log_file}" if log_file else ""
-        QMessageBox.critical(None, "Emotion Lens", f"Something went wrong: {exc_type.__name__}: {exc}{where}")
-        showing = False
+        pending.append(f"{exc_type.__name__}: {exc}")
+        if QThread.currentThread() is app.thread():
+            QTimer.singleShot(0, show)  # after the handler that raised has returned
 
     sys.excepthook = hook
 

@@ -8,6 +8,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from desktop.ui.painting import painting
+
 TRAIN_COLOR = QColor("#1f77b4")
 VAL_COLOR = QColor("#ff7f0e")
 
@@ -30,13 +32,12 @@ class CurvesWidget(QWidget):
         self.update()
 
     def paintEvent(self, event) -> None:
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.fillRect(self.rect(), self.palette().base())
-        half = self.width() / 2
-        self._chart(painter, QRectF(0, 0, half, self.height()), "loss")
-        self._chart(painter, QRectF(half, 0, half, self.height()), "accuracy")
-        painter.end()
+        with painting(self) as painter:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.fillRect(self.rect(), self.palette().base())
+            half = self.width() / 2
+            self._chart(painter, QRectF(0, 0, half, self.height()), "loss")
+            self._chart(painter, QRectF(half, 0, half, self.height()), "accuracy")
 
     def _chart(self, painter: QPainter, area: QRectF, key: str) -> None:
         plot = area.adjusted(40, 22, -10, -24)

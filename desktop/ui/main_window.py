@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 import cv2
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -258,6 +258,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 
+    @Slot(str)
     def show_error(self, text: str, kind: str = "error") -> None:
         self.errors.append(text)
         self.banner.setStyleSheet(_BANNER[kind])
@@ -270,8 +271,8 @@ class MainWindow(QMainWindow):
             self._finish(1)
         elif self._bench is not None and kind == "error":
             self._bench = None
-            self.close()
-            QApplication.exit(1)
+            if self.close():
+                QApplication.exit(1)
 
     def open_retrain(self) -> RetrainDialog:
         """Show the Retrain dialog (one per window, kept while it trains), starting from the model in use."""
@@ -339,6 +340,7 @@ class MainWindow(QMainWindow):
 
     # ----- worker signals -----
 
+    @Slot(str, str, str)
     def _on_model_ready(self, name: str, device: str, warning: str) -> None:
         self.status_labels["device"].setText(device)
         self.status_labels["model"].setText(name)
@@ -346,6 +348,7 @@ class MainWindow(QMainWindow):
         if warning:
             self.show_error(warning, "warning")
 
+    @Slot(str)
     def _on_model_loaded(self, path: str) -> None:
         first = not self.active_model and self._pending_model is None
         self.active_model = path
@@ -364,6 +367,7 @@ class MainWindow(QMainWindow):
         self.banner.hide()  # an earlier model warning or error no longer applies
         self.statusBar().showMessage(f"Now using {model_display_name(path)}", 10000)
 
+    @Slot(str, str)
     def _on_model_failed(self, path: str, message: str) -> None:
         if self._pending_model is not None and same_file(path, self._pending_model):
             self._pending_model = None
@@ -373,6 +377,7 @@ class MainWindow(QMainWindow):
         self.statusBar().clearMessage()
         self.show_error(f"{message}. Still using {current}.")
 
+    @Slot(object)
     def _on_source_opened(self, info: SourceInfo) -> None:
         self.source_info = info
         if self.banner.property("kind") == "error":  # a source error is over; a model warning stays
@@ -385,7 +390,8 @@ class MainWindow(QMainWindow):
         if info.spec and info.kind != "synthetic":
             self.settings.setValue("last_source", info.spec)
 
-    def _on_frame(self, *_: object) -> None:
+    @Slot()
+    def _on_frame(self) -> None:
         item = self.host.mailbox.take()
         if item is None:
             return
@@ -409,22 +415,27 @@ class MainWindow(QMainWindow):
         if self._exit_after is not None and item.processed >= self._exit_after[0]:
             self._finish(0)
 
+    @Slot(bool)
     def _on_playing(self, playing: bool) -> None:
         self.playing = playing
         self.play_action.setText("Pause" if playing else "Play")
 
+    @Slot(str)
     def _on_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 10000)
 
+    @Slot()
     def _on_ended(self) -> None:
         self.statusBar().showMessage("End of source", 5000)
         if self._exit_after is not None:
             self._finish(0)
 
+    @Slot(object)
     def _on_config(self, config: PipelineConfig) -> None:
         self.host.configure(config)
         save_config(self.settings, config)
 
+    @Slot(int)
     def _on_slider(self, value: int) -> None:
         if not self.slider.isSliderDown():  # a click or key on the slider; drags seek on release
             self.host.seek(value)
@@ -482,6 +493,7 @@ class MainWindow(QMainWindow):
             self.open_source(paths[0])
             event.acceptProposedAction()
 
+    @Slot(dict)
     def _on_bench_finished(self, report: dict) -> None:
         info = self.source_info
         self.bench_result = {
@@ -492,8 +504,8 @@ class MainWindow(QMainWindow):
         }
         self._bench = None
         self.video.monitor = None
-        self.close()
-        QApplication.exit(0)
+        if self.close():
+            QApplication.exit(0)
 
     def _finish(self, code: int) -> None:
         _, screenshot = self._exit_after
@@ -503,8 +515,8 @@ class MainWindow(QMainWindow):
             if not self.grab().save(str(screenshot)):
                 log.error("cannot save the screenshot to %s", screenshot)
                 code = code or 1
-        self.close()
-        QApplication.exit(code)
+        if self.close():  # refused while a training runs and the user keeps it: then the app stays
+            QApplication.exit(code)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.retrain_dialog is not None and not self.retrain_dialog.close():

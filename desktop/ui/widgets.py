@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from desktop.core.annotate import EMOTION_COLORS
 from desktop.core.detector import DetectorConfig
 from desktop.core.pipeline import Face, PipelineConfig
+from desktop.ui.painting import painting
 from model.spec import LABELS
 
 _COLORS = [QColor(r, g, b) for b, g, r in EMOTION_COLORS]
@@ -65,23 +66,23 @@ class VideoView(QWidget):
         return self._message
 
     def paintEvent(self, event) -> None:
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor(24, 24, 28))
-        if self._image is not None:
-            size = self._image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            x, y = (self.width() - size.width()) / 2, (self.height() - size.height()) / 2
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-            painter.drawImage(QRectF(x, y, size.width(), size.height()), self._image)
-            if self._unpainted is not None and self.monitor is not None:
-                self.monitor.frame_painted(*self._unpainted)
-            self._unpainted = None
-        if self._message:
-            font = painter.font()
-            font.setPointSize(14)
-            painter.setFont(font)
-            box = self.rect().adjusted(20, 20, -20, -20)
-            painter.setPen(QColor(235, 235, 235))
-            painter.drawText(box, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._message)
+        with painting(self) as painter:
+            painter.fillRect(self.rect(), QColor(24, 24, 28))
+            if self._image is not None:
+                size = self._image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+                x, y = (self.width() - size.width()) / 2, (self.height() - size.height()) / 2
+                painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+                painter.drawImage(QRectF(x, y, size.width(), size.height()), self._image)
+                if self._unpainted is not None and self.monitor is not None:
+                    self.monitor.frame_painted(*self._unpainted)
+                self._unpainted = None
+            if self._message:
+                font = painter.font()
+                font.setPointSize(14)
+                painter.setFont(font)
+                box = self.rect().adjusted(20, 20, -20, -20)
+                painter.setPen(QColor(235, 235, 235))
+                painter.drawText(box, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._message)
 
 
 class EmotionBars(QWidget):
@@ -108,34 +109,36 @@ class EmotionBars(QWidget):
     def paintEvent(self, event) -> None:
         if self._face is None:
             return
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        face, row = self._face, self.ROW
-        bold = QFont(painter.font())
-        bold.setBold(True)
-        painter.setFont(bold)
-        painter.setPen(self.palette().windowText().color())
-        painter.drawText(
-            QRectF(4, 0, self.width() - 8, row), Qt.AlignmentFlag.AlignVCenter, f"Face #{face.face_id}: {face.emotion}"
-        )
-        label_w, pct_w = 70, 48
-        bar_w = max(self.width() - label_w - pct_w - 12, 10)
-        for k, (label, p) in enumerate(zip(LABELS, face.probs, strict=True)):
-            y = row * (k + 1) + 4
-            painter.setFont(bold if k == face.top else self.font())
-            painter.setPen(self.palette().windowText().color())
-            painter.drawText(QRectF(4, y, label_w, row - 4), Qt.AlignmentFlag.AlignVCenter, label)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(128, 128, 128, 50))
-            painter.drawRoundedRect(QRectF(label_w + 4, y + 2, bar_w, row - 8), 3, 3)
-            painter.setBrush(_COLORS[k])
-            painter.drawRoundedRect(QRectF(label_w + 4, y + 2, bar_w * p, row - 8), 3, 3)
+        with painting(self) as painter:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            face, row = self._face, self.ROW
+            bold = QFont(painter.font())
+            bold.setBold(True)
+            painter.setFont(bold)
             painter.setPen(self.palette().windowText().color())
             painter.drawText(
-                QRectF(label_w + bar_w + 8, y, pct_w, row - 4),
-                Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-                f"{p:.0%}",
+                QRectF(4, 0, self.width() - 8, row),
+                Qt.AlignmentFlag.AlignVCenter,
+                f"Face #{face.face_id}: {face.emotion}",
             )
+            label_w, pct_w = 70, 48
+            bar_w = max(self.width() - label_w - pct_w - 12, 10)
+            for k, (label, p) in enumerate(zip(LABELS, face.probs, strict=True)):
+                y = row * (k + 1) + 4
+                painter.setFont(bold if k == face.top else self.font())
+                painter.setPen(self.palette().windowText().color())
+                painter.drawText(QRectF(4, y, label_w, row - 4), Qt.AlignmentFlag.AlignVCenter, label)
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(QColor(128, 128, 128, 50))
+                painter.drawRoundedRect(QRectF(label_w + 4, y + 2, bar_w, row - 8), 3, 3)
+                painter.setBrush(_COLORS[k])
+                painter.drawRoundedRect(QRectF(label_w + 4, y + 2, bar_w * p, row - 8), 3, 3)
+                painter.setPen(self.palette().windowText().color())
+                painter.drawText(
+                    QRectF(label_w + bar_w + 8, y, pct_w, row - 4),
+                    Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                    f"{p:.0%}",
+                )
 
 
 class FacePanel(QScrollArea):
