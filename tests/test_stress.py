@@ -128,7 +128,7 @@ def test_twenty_model_swaps_in_a_second_while_the_video_plays(qtbot, tmp_path, w
     qtbot.waitUntil(lambda: not any(t.name == "model-loader" for t in threading.enumerate()), timeout=10_000)
 
 
-# ----- the whole app in a child process: Python's dev mode, faulthandler, glibc's heap checks, every Qt warning kept -----
+# ----- the whole app in a child process: dev mode, faulthandler, glibc's heap checks, every Qt warning kept -----
 # (QT_FATAL_WARNINGS=1 cannot be used offscreen: the platform's own "does not support propagateSizeHints" warning
 # would abort every run; the script records every other Qt warning and the tests require there to be none.)
 
