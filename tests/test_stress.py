@@ -226,3 +226,47 @@ def test_closing_the_window_during_a_model_swap_exits_cleanly(tmp_path, astronau
     report, stderr = run_app("close-during-swap", astronaut_video, tmp_path, other)
     assert report["code"] == 0 and report["swaps"] == 1 and report["qt_warnings"] == []
     assert "Fatal" not in stderr and "QThread" not in stderr and "Destroyed while" not in stderr
+
+
+# ----- the trainer -----
+
+
+@pytest.mark.slow
+def test_the_trainer_killed_mid_epoch_leaves_the_model_in_use_and_a_resumable_run(qtbot, tmp_path):
+    """SIGKILL (the OOM killer, a crash) in the middle of an epoch: the dialog says so, the model in use
+    is untouched, the run resumes from its last finished epoch, and no QProcess is left behind."""
+    import json
+    import os
+    import signal
+
+    from conftest import synthetic_faces, write_fer_csv
+    from PySide6.QtCore import QProcess
+
+    from desktop.ui.retrain_dialog import RetrainDialog
+    from model.checkpoint import ModelMetadata, save_model
+    from model.network import build_model
+
+    current = tmp_path / "current" / "model.keras"
+    save_model(build_model("seed"), current, ModelMetadata(arch="seed"))
+    before = current.read_bytes()
+    x_tr, y_tr = synthetic_faces(60, seed=1)
+    x_va, y_va = synthetic_faces(4, seed=2)
+    usage = ["Training"] * len(y_tr) + ["PublicTest"] * len(y_va)
+    data = write_fer_csv(tmp_path / "medium.csv", np.concatenate([x_tr, x_va]), np.concatenate([y_tr, y_va]), usage)
+    dialog = RetrainDialog(current, runs_root=tmp_path / "runs")
+    qtbot.addWidget(dialog)
+    dialog.data_edit.setText(str(data))
+    dialog.check_dataset()
+    qtbot.waitUntil(lambda: dialog.state == "valid", timeout=30_000)
+    dialog.epochs.setValue(4)
+    dialog.batch_size.setValue(8)
+    dialog.start_from.setCurrentIndex(2)  # from scratch, seed architecture
+    dialog.start()
+    qtbot.waitUntil(lambda: len(dialog.curves.history) >= 1, timeout=180_000)  # one epoch done, the next running
+    os.kill(dialog.process.processId(), signal.SIGKILL)
+    qtbot.waitUntil(lambda: dialog.state != "running", timeout=30_000)
+    assert dialog.state == "failed" and "crashed" in dialog.result_label.text()
+    assert "model in use is unchanged" in dialog.result_label.text() and current.read_bytes() == before
+    assert json.loads((dialog.run_dir / "state.json").read_text())["epoch"] >= 1
+    assert dialog.resume_btn.isEnabled()
+    qtbot.waitUntil(lambda: not dialog.findChildren(QProcess), timeout=5_000)  # the dead run's QProcess is gone

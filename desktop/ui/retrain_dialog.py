@@ -301,8 +301,8 @@ class RetrainDialog(QDialog):
         self._cancelling = True
         self._append_log("Cancelling…")
         self.process.terminate()
-        process = self.process
-        QTimer.singleShot(5000, lambda: process.state() != QProcess.ProcessState.NotRunning and process.kill())
+        # The process is the timer's context: if it is deleted first, the timer is cancelled with it.
+        QTimer.singleShot(5000, self.process, self.process.kill)
 
     def _read_stdout(self) -> None:
         self._stdout_buffer += bytes(self.process.readAllStandardOutput())
@@ -402,6 +402,8 @@ class RetrainDialog(QDialog):
             self._finish("failed")
 
     def _finish(self, state: str) -> None:
+        if self.process is not None:
+            self.process.deleteLater()  # one QProcess per run, not one more kept for every run
         self.process = None
         self._set_state(state)
 
