@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -108,3 +109,37 @@ def test_bad_options_are_refused(astronaut_video, tmp_path):
     assert proc.returncode != 0 and proc.stderr.strip() == "error: --every must be 1 or more"
     proc = run_cli(astronaut_video, "--device", "tpu")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_the_gui_session_log_streams_rows_to_disk_with_flat_memory(tmp_path):
+    """Hours of video must not grow the app's memory: the session's rows go to a file, not a list."""
+    import tracemalloc
+
+    from desktop.core.export import SessionLog, csv_text
+    from desktop.core.pipeline import Face, FrameResult, Timings
+    from model.preprocess import Box
+
+    def result(i: int) -> FrameResult:
+        probs = tuple(float(p) for p in np.random.default_rng(i).dirichlet(np.ones(7)))
+        faces = (Face(1, Box(i % 50, 10, 80, 80), probs), Face(2, Box(300, 10, 60, 60), probs[::-1]))
+        return FrameResult(i, i / 30, 640, 360, faces, Timings(1.0, 1.0, 1.0, 1.0))
+
+    session = SessionLog()
+    first = [result(i) for i in range(50)]
+    for r in first:
+        session.add(r)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(50, 5050):
+        session.add(result(i))
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert grown < 1_000_000, grown  # keeping the 5,000 results in a list grows by ~5 MB
+    assert (session.frames, session.rows, session.last.index) == (5050, 10100, 5049)
+    session.export(tmp_path / "out.csv")
+    lines = (tmp_path / "out.csv").read_text().splitlines()
+    assert len(lines) == 1 + 10100
+    assert lines[: 1 + 100] == csv_text(first).splitlines()  # the same rows as the one-shot writer
+    name = session._file.name
+    session.close()
+    assert not Path(name).exists()

@@ -30,15 +30,21 @@ KEYS = {
     "max_ui_stall_ms",
     "ui_stalls_over_30ms",
     "frames_replaced_before_paint",
+    "launch_to_first_label_s",
+    "rss_mb",
+    "tensorflow_loaded",
 }
 
 
 @pytest.mark.slow
 def test_bench_seconds_prints_latency_figures_as_json(astronaut_video):
+    import time
+
+    launched = time.time()
     proc = subprocess.run(
         [sys.executable, "-m", "desktop", "--source", str(astronaut_video), "--bench-seconds", "2"],
         cwd=REPO,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "EMOTION_LENS_LAUNCHED": repr(launched)},
         capture_output=True,
         text=True,
         timeout=180,
@@ -57,3 +63,6 @@ def test_bench_seconds_prints_latency_figures_as_json(astronaut_video):
     assert report["pipeline_p50_ms"] > 0 and report["max_ui_stall_ms"] >= 0
     assert report["ui_stalls_over_30ms"] >= 0 and report["frames_replaced_before_paint"] >= 0
     assert "Traceback" not in proc.stderr
+    # From the launch to the first painted labelled face: after the launch, before the process ended.
+    assert 0 < report["launch_to_first_label_s"] < time.time() - launched
+    assert 20 < report["rss_mb"] < 4000 and report["tensorflow_loaded"] is False

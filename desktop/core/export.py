@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -56,16 +58,54 @@ def summarize(results: Sequence[FrameResult], seconds: float, decode_errors: int
     )
 
 
+def csv_rows(result: FrameResult) -> list[list[object]]:
+    """One CSV row per face of a frame; probabilities at full precision."""
+    return [
+        [result.index, f"{result.time_s:.3f}", f.face_id, f.box.x, f.box.y, f.box.w, f.box.h, *f.probs, f.emotion_key]
+        for f in result.faces
+    ]
+
+
 def csv_text(results: Sequence[FrameResult]) -> str:
-    """One row per face per frame; probabilities at full precision."""
+    """One row per face per frame, under a header."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for r in results:
-        for f in r.faces:
-            b = f.box
-            writer.writerow([r.index, f"{r.time_s:.3f}", f.face_id, b.x, b.y, b.w, b.h, *f.probs, f.emotion_key])
+        writer.writerows(csv_rows(r))
     return buffer.getvalue()
+
+
+class SessionLog:
+    """The GUI session's per-face rows, streamed to a temporary CSV file as frames are processed.
+
+    A video that plays (or loops) for hours would otherwise keep every frame's result in
+    memory. Here memory stays flat: only the counts and the last result are kept, and
+    :meth:`export` copies the file. :meth:`close` removes it.
+    """
+
+    def __init__(self) -> None:
+        self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (lives as long as the session)
+            "w", suffix=".csv", prefix="emotion-lens-session-", newline="", encoding="utf-8", delete=False
+        )
+        self._writer = csv.writer(self._file, lineterminator="\n")
+        self._writer.writerow(CSV_COLUMNS)
+        self.frames = self.rows = 0
+        self.last: FrameResult | None = None
+
+    def add(self, result: FrameResult) -> None:
+        rows = csv_rows(result)
+        self._writer.writerows(rows)
+        self.frames, self.rows, self.last = self.frames + 1, self.rows + len(rows), result
+
+    def export(self, path: Path) -> None:
+        self._file.flush()
+        source = Path(self._file.name)
+        _guard(path, lambda: atomic_write(path, lambda tmp: shutil.copyfile(source, tmp), suffix=".csv"))
+
+    def close(self) -> None:
+        self._file.close()
+        Path(self._file.name).unlink(missing_ok=True)
 
 
 def write_csv(path: Path, results: Sequence[FrameResult]) -> None:

@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 from desktop.core.annotate import draw_result
 from desktop.core.classifier import Classifier, ClassifierError, EmotionClassifier
 from desktop.core.detector import DetectorError
-from desktop.core.export import ExportError, VideoRecorder, write_csv
+from desktop.core.export import ExportError, SessionLog, VideoRecorder
 from desktop.core.pipeline import FrameResult, Pipeline, PipelineConfig
 from desktop.core.sources import FrameSource, LatestFrameSource, SourceError, open_source
 from model.checkpoint import ModelLoadError
@@ -128,7 +128,7 @@ class PipelineWorker(QObject):
         self._timer: QTimer | None = None
         self._stop = threading.Event()
         self._playing = self._loop = False
-        self._session: list[FrameResult] = []
+        self._session = SessionLog()  # this source's per-face rows, on disk: memory stays flat
         self._processed, self._fps = 0, 0.0
         self._last_time: float | None = None
         self._started: float | None = None  # when the first frame was processed, for the closing log line
@@ -186,7 +186,8 @@ class PipelineWorker(QObject):
     def _use_source(self, source: FrameSource) -> None:
         self._close_source()
         self._source = source
-        self._session = []
+        self._session.close()
+        self._session = SessionLog()
         self._pipeline.reset()
         self._next_index = 0
         self.sourceOpened.emit(source.info)
@@ -228,9 +229,9 @@ class PipelineWorker(QObject):
     @_guarded
     def startRecording(self, path: str) -> None:
         self.stopRecording()
-        if self._source is None or not self._session:
+        last = self._session.last  # later frames of another size are resized to this one
+        if self._source is None or last is None:
             raise SourceError("nothing to record yet: open a source first")
-        last = self._session[-1]  # later frames of another size are resized to this one
         self._recorder = VideoRecorder(Path(path), self._source.info.fps, (last.width, last.height))
         self.recordingChanged.emit(True)
 
@@ -245,9 +246,8 @@ class PipelineWorker(QObject):
     @Slot(str)
     @_guarded
     def exportCsv(self, path: str) -> None:
-        write_csv(Path(path), self._session)
-        rows = sum(len(r.faces) for r in self._session)
-        self.message.emit(f"Exported {rows} rows ({len(self._session)} frames) to {path}")
+        self._session.export(Path(path))
+        self.message.emit(f"Exported {self._session.rows} rows ({self._session.frames} frames) to {path}")
 
     @Slot(str)
     def loadModel(self, path: str) -> None:
@@ -285,6 +285,8 @@ class PipelineWorker(QObject):
                 why = f"Unexpected error: {type(exc).__name__}: {exc} (details in the log file)"
                 self._modelPrepared.emit(request, path, None, why)
             else:
+                if self._stop.is_set():  # the window closed while it loaded: the worker may be gone
+                    continue
                 self._modelPrepared.emit(request, path, classifier, "")
 
     def wait_for_loader(self, timeout_s: float) -> bool:
@@ -318,6 +320,7 @@ class PipelineWorker(QObject):
             self._timer.stop()
         self.stopRecording()
         self._close_source()
+        self._session.close()
         if self._started is not None and self._processed > 1:
             seconds = time.monotonic() - self._started
             log.info("processed %d frames in %.1f s (%.1f fps)", self._processed, seconds, self._processed / seconds)
@@ -404,7 +407,7 @@ class PipelineWorker(QObject):
         image = draw_result(frame.image, result)
         if self._recorder is not None:
             self._recorder.write(image)
-        self._session.append(result)
+        self._session.add(result)
         now = time.monotonic()
         if self._last_time is not None:
             rate = 1.0 / max(now - self._last_time, 1e-6)
@@ -436,11 +439,12 @@ class WorkerHost(QObject):
     def __init__(self, classifier: Classifier, config: PipelineConfig, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.mailbox = Mailbox()
-        self.thread = QThread()
+        self.thread = QThread(self)  # owned by the host, which the window owns: a known order of destruction
         self.thread.setObjectName("pipeline")
         self.worker = PipelineWorker(classifier, config, self.mailbox)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.start)
+        self.thread.finished.connect(self.worker.deleteLater)  # with its timer, in its own thread, once stopped
         for signal, slot in (
             (self._open, self.worker.openSource),
             (self._play, self.worker.setPlaying),
