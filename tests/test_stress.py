@@ -270,3 +270,43 @@ def test_the_trainer_killed_mid_epoch_leaves_the_model_in_use_and_a_resumable_ru
     assert json.loads((dialog.run_dir / "state.json").read_text())["epoch"] >= 1
     assert dialog.resume_btn.isEnabled()
     qtbot.waitUntil(lambda: not dialog.findChildren(QProcess), timeout=5_000)  # the dead run's QProcess is gone
+
+
+@pytest.mark.slow
+def test_closing_the_window_during_a_training_run_stops_it_and_keeps_the_run(
+    qtbot, qtlog, tmp_path, window_factory, astronaut_video, monkeypatch
+):
+    """The user closes the window mid-epoch and agrees to stop training: the trainer ends, the run keeps its
+    finished epochs, every thread stops, and Qt says nothing about threads or objects destroyed while running."""
+    import json
+
+    from conftest import synthetic_faces, write_fer_csv
+    from PySide6.QtCore import QProcess
+    from PySide6.QtWidgets import QMessageBox
+
+    from desktop.core.classifier import EmotionClassifier
+
+    x_tr, y_tr = synthetic_faces(60, seed=1)
+    x_va, y_va = synthetic_faces(4, seed=2)
+    usage = ["Training"] * len(y_tr) + ["PublicTest"] * len(y_va)
+    data = write_fer_csv(tmp_path / "medium.csv", np.concatenate([x_tr, x_va]), np.concatenate([y_tr, y_va]), usage)
+    window = window_factory(EmotionClassifier(device="cpu"), str(astronaut_video))
+    window.runs_root = tmp_path / "runs"
+    qtbot.waitUntil(lambda: window.last is not None and window.last.processed >= 5, timeout=30_000)
+    dialog = window.open_retrain()
+    dialog.data_edit.setText(str(data))
+    dialog.check_dataset()
+    qtbot.waitUntil(lambda: dialog.state == "valid", timeout=30_000)
+    dialog.epochs.setValue(20)
+    dialog.batch_size.setValue(8)
+    dialog.start_from.setCurrentIndex(2)  # from scratch, seed architecture
+    dialog.start()
+    qtbot.waitUntil(lambda: len(dialog.curves.history) >= 1, timeout=180_000)
+    process = dialog.process
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
+    assert window.close()
+    assert process.state() == QProcess.ProcessState.NotRunning
+    assert not window.host.thread.isRunning()
+    assert json.loads((dialog.run_dir / "state.json").read_text())["epoch"] >= 1
+    words = ("QThread", "Destroyed while", "deleted", "QObject")
+    assert not [r.message for r in qtlog.records if any(w in r.message for w in words)]

@@ -153,7 +153,7 @@ class PipelineWorker(QObject):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._tick)
         self.modelLoading.emit()
-        self._classifier.load()  # imports TensorFlow: seconds, off the UI thread
+        self._classifier.load()  # off the UI thread: a conversion (a child process) can take seconds
         self._pipeline = Pipeline(self._classifier, self._config)
         settle_memory()
         self.modelReady.emit(self._classifier.name, self._classifier.device, self._classifier.warning or "")
