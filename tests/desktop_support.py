@@ -44,3 +44,76 @@ class FixedClassifier:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         self.batch_sizes.append(len(batch))
         return np.tile(self.probs, (len(batch), 1))
+
+
+class FakeV4L2Capture:
+    """A ``cv2.VideoCapture`` stand-in that behaves like a cheap USB webcam on V4L2.
+
+    It delivers the demo photo at ``fps`` in real time; every ``drop_every``-th read fails
+    (``(False, None)``: a dropped frame); after ``stall_after`` frames one read hangs for
+    ``stall_s`` seconds (the USB bus stalls); after ``vanish_after`` frames every read fails
+    (the camera was unplugged). Put it in place with
+    ``monkeypatch.setattr("desktop.core.sources.VideoCapture", FakeV4L2Capture.factory(...))``:
+    the real ``CameraSource`` and ``LatestFrameSource`` code then runs against it.
+    """
+
+    def __init__(self, index: int, *, fps: float = 30.0, drop_every: int = 0, stall_after: int | None = None,
+                 stall_s: float = 0.0, vanish_after: int | None = None) -> None:  # fmt: skip
+        from desktop.core.sources import DemoSource
+
+        self.index, self.fps = index, fps
+        self.drop_every, self.stall_after, self.stall_s, self.vanish_after = (
+            drop_every,
+            stall_after,
+            stall_s,
+            vanish_after,
+        )
+        self._demo = DemoSource(size=(640, 360))
+        self.reads = self.delivered = self.dropped = 0
+        self.released = False
+        self._next_time = None
+
+    @classmethod
+    def factory(cls, **kwargs):
+        made: list[FakeV4L2Capture] = []
+
+        def make(index):
+            made.append(cls(index, **kwargs))
+            return made[-1]
+
+        make.made = made
+        return make
+
+    def isOpened(self) -> bool:
+        return not self.released
+
+    def set(self, prop, value) -> bool:
+        return True
+
+    def get(self, prop) -> float:
+        import cv2
+
+        return self.fps if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def read(self):
+        import time
+
+        if self.released:
+            raise RuntimeError("read() on a released capture: a use-after-free on a real device")
+        self.reads += 1
+        now = time.monotonic()
+        self._next_time = (self._next_time or now) + 1.0 / self.fps
+        time.sleep(max(0.0, self._next_time - now))  # frames come at the camera's rate
+        if self.vanish_after is not None and self.delivered >= self.vanish_after:
+            return False, None
+        if self.stall_after is not None and self.delivered == self.stall_after and self.stall_s:
+            time.sleep(self.stall_s)
+            self.stall_s = 0.0
+        if self.drop_every and self.reads % self.drop_every == 0:
+            self.dropped += 1
+            return False, None
+        self.delivered += 1
+        return True, self._demo.read().image
+
+    def release(self) -> None:
+        self.released = True

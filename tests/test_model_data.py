@@ -171,3 +171,24 @@ def test_real_fer2013_splits_match_its_readme():
     assert ds.split("Training").class_counts() == [3969, 435, 4079, 7186, 4796, 3161, 4932]
     assert ds.split("PublicTest").class_counts() == [466, 56, 496, 891, 652, 414, 604]
     assert ds.skipped == 0
+
+
+def test_counting_faces_checks_every_row_like_loading_but_keeps_none(tmp_path):
+    """The Retrain dialog's check: the same counts and the same errors as loading, in flat memory."""
+    import tracemalloc
+
+    from model.data import count_faces
+
+    x, y = synthetic_faces(300)  # 2,100 faces: 4.8 MB once loaded
+    usage = ["PublicTest" if i % 5 == 0 else "Training" for i in range(len(y))]
+    csv_path = write_fer_csv(tmp_path / "f.csv", x, y, usage)
+    tracemalloc.start()
+    counts = count_faces(csv_path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert counts == load_dataset(csv_path).summary()
+    assert peak < 2_000_000, peak
+    bad = tmp_path / "bad.csv"
+    bad.write_text("emotion,pixels\n3," + " ".join(["7"] * 2304) + "\n9," + " ".join(["7"] * 2304) + "\n")
+    with pytest.raises(DatasetError, match="line 3: emotion 9"):
+        count_faces(bad)

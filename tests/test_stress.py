@@ -310,3 +310,26 @@ def test_closing_the_window_during_a_training_run_stops_it_and_keeps_the_run(
     assert json.loads((dialog.run_dir / "state.json").read_text())["epoch"] >= 1
     words = ("QThread", "Destroyed while", "deleted", "QObject")
     assert not [r.message for r in qtlog.records if any(w in r.message for w in words)]
+
+
+# ----- a fake V4L2 camera behind the real camera path -----
+
+
+def test_a_webcam_that_drops_frames_stalls_and_vanishes(qtbot, window_factory, monkeypatch):
+    """The real CameraSource and LatestFrameSource against a camera that drops every 7th frame, stalls for
+    0.8 s, then disappears: frames keep coming through drops and the stall, the loss is reported in the
+    window (which stays usable), and the device is released once, never while a read runs."""
+    from desktop_support import FakeV4L2Capture, FixedClassifier
+
+    factory = FakeV4L2Capture.factory(drop_every=7, stall_after=40, stall_s=0.8, vanish_after=90)
+    monkeypatch.setattr("desktop.core.sources.VideoCapture", factory)
+    window = window_factory(FixedClassifier(), "0")
+    qtbot.waitUntil(lambda: window.source_info is not None and window.source_info.kind == "camera", timeout=10_000)
+    qtbot.waitUntil(lambda: bool(window.errors), timeout=30_000)
+    camera = factory.made[-1]
+    assert camera.delivered == 90 and camera.dropped >= 10  # drops and the stall did not end the stream
+    assert window.last is not None and window.last.processed >= 60  # most frames were shown
+    assert "stopped sending frames" in window.errors[-1]
+    qtbot.waitUntil(lambda: camera.released, timeout=5_000)
+    window.open_source("demo")  # the window is still usable
+    qtbot.waitUntil(lambda: window.source_info.kind == "demo", timeout=10_000)

@@ -153,6 +153,11 @@ class VideoFileSource(FrameSource):
         self._cap.release()
 
 
+#: What opens a camera. Tests put a fake V4L2 device here (one that stalls, drops frames and disappears),
+#: so the real :class:`CameraSource` and :class:`LatestFrameSource` code runs against it.
+VideoCapture = cv2.VideoCapture
+
+
 class CameraSource(FrameSource):
     """A webcam by index. A few missed frames are tolerated; a run of them means it is gone."""
 
@@ -160,7 +165,7 @@ class CameraSource(FrameSource):
 
     def __init__(self, index: int) -> None:
         self._index = index
-        self._cap = cv2.VideoCapture(index)
+        self._cap = VideoCapture(index)
         if not self._cap.isOpened():
             self._cap.release()
             raise SourceError(f"camera {index}: not found, or in use by another application")
@@ -405,7 +410,7 @@ def list_cameras(max_index: int = 4, in_use: int | None = None) -> list[int]:
         candidates = list(range(max_index + 1))
     found = [] if in_use is None else [in_use]
     for index in (i for i in candidates if i != in_use):
-        cap = cv2.VideoCapture(index)
+        cap = VideoCapture(index)
         if cap.isOpened():
             found.append(index)
         cap.release()

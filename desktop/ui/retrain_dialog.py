@@ -46,7 +46,7 @@ START_FROM = [("Fine-tune the current model", None), ("From scratch (vgg)", "vgg
 
 
 class _DatasetCheck(QObject):
-    """Loads a data set off the UI thread (FER2013 takes seconds to parse) and reports back by signal.
+    """Checks a data set off the UI thread (FER2013 takes seconds to parse) and reports back by signal.
 
     The QObject lives in the UI thread, parented to the dialog; the worker is a plain daemon thread that
     only emits. Emitting from another thread is queued and safe; a QRunnable that owns its own signal
@@ -60,16 +60,16 @@ class _DatasetCheck(QObject):
         threading.Thread(target=self._run, args=(path,), name="dataset-check", daemon=True).start()
 
     def _run(self, path: str) -> None:
-        from model.data import DatasetError, load_dataset
+        from model.data import DatasetError, count_faces
 
         try:
-            dataset = load_dataset(path)
+            summary = count_faces(path)  # every row checked, none kept
         except DatasetError as exc:
             self.failed.emit(path, str(exc))
         except OSError as exc:
             self.failed.emit(path, f"{path}: {exc.strerror or exc}")
         else:
-            self.done.emit(path, dataset.summary())
+            self.done.emit(path, summary)
 
 
 def format_summary(summary: dict[str, dict[str, int]]) -> str:
