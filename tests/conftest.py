@@ -65,3 +65,12 @@ def tiny_csv(tmp_path) -> Path:
     y = np.concatenate([y_tr, y_va])
     usage = ["Training"] * len(y_tr) + ["PublicTest"] * len(y_va)
     return write_fer_csv(tmp_path / "tiny.csv", x, y, usage)
+
+
+@pytest.fixture
+def medium_csv(tmp_path) -> Path:
+    """420 training faces: at batch 8 an epoch has 53 steps, long enough to cancel inside one."""
+    x_tr, y_tr = synthetic_faces(60, seed=1)
+    x_va, y_va = synthetic_faces(4, seed=2)
+    usage = ["Training"] * len(y_tr) + ["PublicTest"] * len(y_va)
+    return write_fer_csv(tmp_path / "medium.csv", np.concatenate([x_tr, x_va]), np.concatenate([y_tr, y_va]), usage)

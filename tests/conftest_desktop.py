@@ -36,3 +36,30 @@ def real_classifier():
     classifier = EmotionClassifier(device="cpu")
     classifier.load()
     return classifier
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def open_window(qtbot, settings):
+    """``open_window(classifier, source)``: a real main window, shown; closed (and its thread checked) afterwards."""
+    from desktop.ui.main_window import MainWindow
+
+    windows = []
+
+    def make(classifier, source):
+        window = MainWindow(classifier, source=source, settings=settings)
+        qtbot.addWidget(window)
+        window.show()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        assert not window.host.thread.isRunning()

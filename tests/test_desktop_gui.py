@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import pytest
 from desktop_support import REPO, VIDEO_SIZE, FixedClassifier
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
@@ -26,28 +26,6 @@ from model.checkpoint import SHIPPED_MODEL
 from model.spec import LABELS
 
 pytest_plugins = ["conftest_desktop"]
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-
-
-@pytest.fixture
-def open_window(qtbot, settings):
-    windows = []
-
-    def make(classifier, source) -> MainWindow:
-        window = MainWindow(classifier, source=source, settings=settings)
-        qtbot.addWidget(window)
-        window.show()
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        assert not window.host.thread.isRunning()
 
 
 def wait_frames(qtbot, window: MainWindow, count: int, timeout: int = 20_000) -> None:

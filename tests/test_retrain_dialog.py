@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from conftest import synthetic_faces, write_fer_csv
 from PySide6.QtCore import Qt
 
 from desktop.core.runs import finished_runs, list_models, resumable_runs
@@ -24,15 +22,6 @@ def current_model(tmp_path) -> Path:
     path = tmp_path / "current" / "model.keras"
     save_model(build_model("seed"), path, ModelMetadata(arch="seed"))
     return path
-
-
-@pytest.fixture
-def medium_csv(tmp_path) -> Path:
-    """420 training faces: at batch 8 an epoch has 53 steps, long enough to cancel inside one."""
-    x_tr, y_tr = synthetic_faces(60, seed=1)
-    x_va, y_va = synthetic_faces(4, seed=2)
-    usage = ["Training"] * len(y_tr) + ["PublicTest"] * len(y_va)
-    return write_fer_csv(tmp_path / "medium.csv", np.concatenate([x_tr, x_va]), np.concatenate([y_tr, y_va]), usage)
 
 
 def make_dialog(qtbot, model: Path, runs: Path, data: Path) -> RetrainDialog:

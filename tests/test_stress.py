@@ -68,26 +68,15 @@ def test_closing_a_camera_that_stalls_mid_read_never_releases_it_under_the_read(
 
 
 @pytest.fixture
-def window_factory(qtbot, tmp_path):
-    from PySide6.QtCore import QSettings
-
-    from desktop.ui.main_window import MainWindow
-
-    windows = []
+def window_factory(open_window):
+    """A real window on a looping source."""
 
     def make(classifier, source):
-        settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(classifier, source=source, settings=settings)
-        qtbot.addWidget(window)
+        window = open_window(classifier, source)
         window.loop_action.setChecked(True)
-        window.show()
-        windows.append(window)
         return window
 
-    yield make
-    for window in windows:
-        window.close()
-        assert not window.host.thread.isRunning()
+    return make
 
 
 def test_twenty_model_swaps_in_a_second_while_the_video_plays(qtbot, tmp_path, window_factory, astronaut_video,
@@ -232,14 +221,13 @@ def test_closing_the_window_during_a_model_swap_exits_cleanly(tmp_path, astronau
 
 
 @pytest.mark.slow
-def test_the_trainer_killed_mid_epoch_leaves_the_model_in_use_and_a_resumable_run(qtbot, tmp_path):
+def test_the_trainer_killed_mid_epoch_leaves_the_model_in_use_and_a_resumable_run(qtbot, tmp_path, medium_csv):
     """SIGKILL (the OOM killer, a crash) in the middle of an epoch: the dialog says so, the model in use
     is untouched, the run resumes from its last finished epoch, and no QProcess is left behind."""
     import json
     import os
     import signal
 
-    from conftest import synthetic_faces, write_fer_csv
     from PySide6.QtCore import QProcess
 
     from desktop.ui.retrain_dialog import RetrainDialog
@@ -249,10 +237,7 @@ def test_the_trainer_killed_mid_epoch_leaves_the_model_in_use_and_a_resumable_ru
     current = tmp_path / "current" / "model.keras"
     save_model(build_model("seed"), current, ModelMetadata(arch="seed"))
     before = current.read_bytes()
-    x_tr, y_tr = synthetic_faces(60, seed=1)
-    x_va, y_va = synthetic_faces(4, seed=2)
-    usage = ["Training"] * len(y_tr) + ["PublicTest"] * len(y_va)
-    data = write_fer_csv(tmp_path / "medium.csv", np.concatenate([x_tr, x_va]), np.concatenate([y_tr, y_va]), usage)
+    data = medium_csv
     dialog = RetrainDialog(current, runs_root=tmp_path / "runs")
     qtbot.addWidget(dialog)
     dialog.data_edit.setText(str(data))
@@ -274,22 +259,18 @@ def test_the_trainer_killed_mid_epoch_leaves_the_model_in_use_and_a_resumable_ru
 
 @pytest.mark.slow
 def test_closing_the_window_during_a_training_run_stops_it_and_keeps_the_run(
-    qtbot, qtlog, tmp_path, window_factory, astronaut_video, monkeypatch
+    qtbot, qtlog, tmp_path, window_factory, astronaut_video, monkeypatch, medium_csv
 ):
     """The user closes the window mid-epoch and agrees to stop training: the trainer ends, the run keeps its
     finished epochs, every thread stops, and Qt says nothing about threads or objects destroyed while running."""
     import json
 
-    from conftest import synthetic_faces, write_fer_csv
     from PySide6.QtCore import QProcess
     from PySide6.QtWidgets import QMessageBox
 
     from desktop.core.classifier import EmotionClassifier
 
-    x_tr, y_tr = synthetic_faces(60, seed=1)
-    x_va, y_va = synthetic_faces(4, seed=2)
-    usage = ["Training"] * len(y_tr) + ["PublicTest"] * len(y_va)
-    data = write_fer_csv(tmp_path / "medium.csv", np.concatenate([x_tr, x_va]), np.concatenate([y_tr, y_va]), usage)
+    data = medium_csv
     window = window_factory(EmotionClassifier(device="cpu"), str(astronaut_video))
     window.runs_root = tmp_path / "runs"
     qtbot.waitUntil(lambda: window.last is not None and window.last.processed >= 5, timeout=30_000)
