@@ -133,6 +133,18 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
         default=0.5,
         help="the teachers' share of each target, the true label's is the rest (default 0.5)",
     )
+    t.add_argument(
+        "--soft-labels",
+        metavar="VOTES.csv.gz",
+        help="FER+ crowd votes for the rows of a FER2013 --data file (ferplus_votes.csv.gz): part of each "
+        "training target becomes the annotators' vote shares for that face",
+    )
+    t.add_argument(
+        "--soft-weight",
+        type=float,
+        default=0.5,
+        help="the votes' share of each target with --soft-labels, the FER2013 label's is the rest (default 0.5)",
+    )
     t.add_argument("--seed", type=int, default=0, help="seed for shuffling, augmentation and initialisation")
     t.add_argument("--skip-bad", action="store_true", help="skip malformed rows/images instead of stopping")
     t.add_argument(
@@ -234,6 +246,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 init=str(Path(args.init).resolve()) if args.init else None, skip_bad=args.skip_bad,
                 average_from=args.average_from,
                 teacher=[str(Path(m).resolve()) for m in args.teacher], teacher_weight=args.teacher_weight,
+                soft_labels=str(Path(args.soft_labels).expanduser().resolve()) if args.soft_labels else None,
+                soft_weight=args.soft_weight,
             )  # fmt: skip
         train(config, resume=bool(args.resume), emit=emit, compare=args.compare)
     except (DatasetError, ModelLoadError, FileNotFoundError, FileExistsError, ValueError) as exc:

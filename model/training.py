@@ -35,6 +35,7 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
+from model import ferplus
 from model.averaging import WeightAverage, averaged_model
 from model.checkpoint import (
     ModelMetadata,
@@ -44,7 +45,7 @@ from model.checkpoint import (
     load_model,
     save_model,
 )
-from model.data import Dataset, Split, load_dataset, train_val_splits
+from model.data import TRAIN, Dataset, Split, load_dataset, train_val_splits
 from model.metrics import Metrics, compute_metrics
 from model.spec import INPUT_SIZE, LABELS, NUM_CLASSES
 
@@ -80,6 +81,8 @@ class TrainConfig:
     average_from: int | None = None  # average the weights from this epoch on; None: the middle one; 0: off
     teacher: list[str] = field(default_factory=list)  # models whose predictions become part of the targets
     teacher_weight: float = 0.5  # the teachers' share of each training target (knowledge distillation)
+    soft_labels: str | None = None  # FER+ votes file for the FER2013 rows (model.ferplus)
+    soft_weight: float = 0.5  # the votes' share of each training target, the FER2013 label's is the rest
 
     def averaging_start(self) -> int:
         """First epoch of the weight average (see :mod:`model.averaging`), 0 when there is none."""
@@ -199,6 +202,9 @@ def _make_batches(train: Split, config: TrainConfig, soft: np.ndarray | None = N
 
     weights = class_weights(train.y) if config.class_weight else None
     targets = np.eye(NUM_CLASSES, dtype=np.float32)[train.y]
+    if config.soft_labels:
+        votes = ferplus.read_votes(config.soft_labels, TRAIN)
+        targets = ferplus.mix_targets(train.y, votes, config.soft_weight)
     if soft is not None:
         targets = (1.0 - config.teacher_weight) * targets + config.teacher_weight * soft.astype(np.float32)
 
@@ -458,6 +464,8 @@ def train(
     emit = emit or (lambda event: None)
     if config.teacher and not 0.0 <= config.teacher_weight <= 1.0:
         raise ValueError(f"--teacher-weight {config.teacher_weight:g} is not between 0 and 1")
+    if config.soft_labels and not 0.0 <= config.soft_weight <= 1.0:
+        raise ValueError(f"--soft-weight {config.soft_weight:g} is not between 0 and 1")
     run_dir = Path(config.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     dataset = dataset or load_dataset(config.data, skip_bad=config.skip_bad)
