@@ -198,6 +198,20 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
     )
     x.add_argument("--model", required=True, help="the .keras model file")
     x.add_argument("--out", type=Path, help="where to write the .tflite (default: MODEL with .tflite)")
+
+    w = sub.add_parser(
+        "explain",
+        help="show which parts of each face in an image drove the model's label",
+        description="Find the faces in an image as the app does (or take the whole image as one face crop when "
+        "none is found) and write one picture per face: the face as the model saw it, an occlusion-sensitivity "
+        "heat map of the parts that pushed its top emotion up, and its bars. The last stdout line is JSON.",
+    )
+    w.add_argument(
+        "--model", default=str(SHIPPED_MODEL), help="model file (default: the shipped model, run as the app runs it)"
+    )
+    w.add_argument("--image", type=Path, required=True, help="a photo, a frame or a face crop")
+    w.add_argument("--out", type=Path, default=Path("."), help="folder for the pictures (default: the current one)")
+    w.add_argument("--device", choices=DEVICES, default="auto", help="where the model runs (default: auto)")
     return parser
 
 
@@ -215,10 +229,13 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from model.userdata import runs_dir
 
     jsonl = JsonlWriter(args.progress_jsonl) if args.progress_jsonl else None
-    printer = ProgressPrinter(sys.stderr)
+    # With the events on stdout a program is reading them (the Retrain dialog) and words them itself:
+    # the same progress in words on stderr would show twice.
+    printer = ProgressPrinter(sys.stderr) if args.progress_jsonl != "-" else None
 
     def emit(event: dict[str, Any]) -> None:
-        printer(event)
+        if printer:
+            printer(event)
         if jsonl:
             jsonl(event)
 
@@ -391,6 +408,50 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Exit 2 for an image or model that cannot be used, or an output folder that cannot be written."""
+    from desktop.core.annotate import explanation_card
+    from desktop.core.detector import FaceDetector
+    from desktop.core.pipeline import PipelineConfig
+    from model.engine import load_predictor
+    from model.preprocess import face_to_input, faces_to_batch, to_gray
+    from model.saliency import occlusion_map
+
+    image = cv2.imread(str(args.image), cv2.IMREAD_COLOR) if args.image.is_file() else None
+    try:
+        if image is None:
+            raise DatasetError(f"{args.image}: not an image file that can be read")
+        args.out.mkdir(parents=True, exist_ok=True)
+        predictor = load_predictor(Path(args.model), device=args.device)
+    except OSError as exc:
+        print(f"error: {args.out}: cannot write there ({exc.strerror or exc})", file=sys.stderr)
+        return 2
+    except (DatasetError, ModelLoadError, DeviceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    config = PipelineConfig()
+    gray = to_gray(image)
+    boxes = FaceDetector(config.detector).detect(gray)
+    faces = faces_to_batch(gray, boxes, config.margin) if boxes else face_to_input(gray)[None].astype(np.float32)
+    report = []
+    for k, face in enumerate(faces):
+        saliency = occlusion_map(predictor, face)
+        box = boxes[k] if boxes else None
+        name = f"{args.image.stem}_face{k + 1}.png" if boxes else f"{args.image.stem}_whole.png"
+        title = f"{args.image.name}, face {k + 1}:" if boxes else f"{args.image.name} (no face found: the whole image):"
+        if not cv2.imwrite(str(args.out / name), explanation_card(saliency, title)):
+            print(f"error: {args.out / name}: cannot write this image", file=sys.stderr)
+            return 2
+        report.append({
+            "box": [box.x, box.y, box.w, box.h] if box else None, "emotion": saliency.emotion,
+            "probs": {label: round(float(p), 4) for label, p in zip(LABELS, saliency.probs, strict=True)},
+            "picture": str(args.out / name),
+        })  # fmt: skip
+        print(f"{name}: {saliency.emotion} {saliency.probs[saliency.label]:.0%}", file=sys.stderr)
+    print(json.dumps({"image": str(args.image), "model": str(args.model), "engine": predictor.engine, "faces": report}))
+    return 0
+
+
 def main(argv: list[str] | None = None, prog: str = "train_emotion.py") -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     parser = build_parser(prog)
@@ -399,6 +460,8 @@ def main(argv: list[str] | None = None, prog: str = "train_emotion.py") -> int:
         return cmd_train(args, parser)
     if args.command == "export":
         return cmd_export(args)
+    if args.command == "explain":
+        return cmd_explain(args)
     return cmd_evaluate(args)
 
 

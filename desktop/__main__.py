@@ -74,6 +74,11 @@ def gui_parser() -> argparse.ArgumentParser:
         "--source", help="a video, image or image folder, a camera index or 'demo' (default: webcam, else demo)"
     )
     _common_options(parser)
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="start with Explain on: a heat map of what drove the largest face's label",
+    )
     parser.add_argument("--exit-after-frames", type=int, metavar="N", help="quit after N processed frames (tests)")
     parser.add_argument("--screenshot", type=Path, metavar="OUT.png", help="with --exit-after-frames: save the window")
     parser.add_argument(
@@ -97,6 +102,20 @@ def analyze_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, help="all results and the summary")
     parser.add_argument("--annotated", type=Path, metavar="OUT.mp4", help="the video with boxes and labels")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="the 7 probabilities per face over time")
+    parser.add_argument(
+        "--explain",
+        type=Path,
+        metavar="DIR",
+        help="write a picture per face of sampled frames to DIR: the face as the model saw it, a heat map of the "
+        "parts that drove its label (occlusion sensitivity), and its bars",
+    )
+    parser.add_argument(
+        "--explain-every",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --explain: seconds of video between two explained frames (default: 1)",
+    )
     parser.add_argument("--every", type=int, default=1, metavar="N", help="process every N-th frame (default: 1)")
     parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
     _common_options(parser)
@@ -147,7 +166,7 @@ def run_analyze(args: argparse.Namespace) -> int:
             raise SourceError(f"{args.input}: analyze reads files; use the GUI for a camera")
         classifier = EmotionClassifier(args.model, device=args.device)
         pipeline = Pipeline(classifier)
-        outputs = AnalyzeOutputs(args.csv, args.json, args.annotated, args.plot)
+        outputs = AnalyzeOutputs(args.csv, args.json, args.annotated, args.plot, args.explain, args.explain_every)
         _, summary = analyze(
             source, pipeline, every=args.every, max_frames=args.max_frames, outputs=outputs, progress=ProgressBar()
         )
@@ -172,7 +191,7 @@ def run_trainer(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] in (["train"], ["evaluate"], ["export"]):
+    if argv[:1] in (["train"], ["evaluate"], ["export"], ["explain"]):
         return run_trainer(argv)
     headless = argv[:1] == ["analyze"]
     args = analyze_parser().parse_args(argv[1:]) if headless else gui_parser().parse_args(argv)

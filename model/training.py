@@ -581,8 +581,6 @@ def _finish_average(
     if best.exists() and not single.exists():
         copy_model(best, single)  # a run started without --average-from has only best.keras
     better = accuracy > state["best_val_accuracy"]  # the best single epoch's
-    log.info("%s: %.2f %% on validation, best single epoch %.2f %%", average.describe(), 100 * accuracy,
-             100 * state["best_val_accuracy"])  # fmt: skip
     if better:
         save_model(averaged, best, meta)
     elif single.exists():

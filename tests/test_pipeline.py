@@ -150,7 +150,8 @@ def test_pipeline_batches_all_faces_in_one_call_and_matches_the_model_path(real_
         assert len(face.probs) == NUM_CLASSES and sum(face.probs) == pytest.approx(1.0, abs=1e-5)
     t = result.timings
     assert min(t.detect_ms, t.preprocess_ms, t.classify_ms, t.track_ms) > 0
-    assert t.total_ms == pytest.approx(t.detect_ms + t.preprocess_ms + t.classify_ms + t.track_ms)
+    assert t.total_ms == pytest.approx(t.detect_ms + t.preprocess_ms + t.classify_ms + t.track_ms + t.explain_ms)
+    assert result.explanations == () and t.explain_ms < t.classify_ms  # nothing explained unless asked
 
 
 def test_pipeline_follows_the_face_through_a_video(astronaut_video):

@@ -60,6 +60,9 @@ def test_retrain_runs_in_subprocess_and_offers_the_new_model(qtbot, tmp_path, cu
     assert [int(h["epoch"]) for h in dialog.curves.history] == [1, 2]  # one curve point per epoch event
     assert dialog.run_bar.value() == 100 and dialog.epoch_bar.value() == 100
     assert "current model:" in dialog.result_label.text()
+    log_lines = dialog.log_view.toPlainText().lower().splitlines()
+    for words in ("averaging the weights of epochs", "average of epochs", "epoch 2/2"):  # each said once
+        assert sum(words in line for line in log_lines) == 1, (words, log_lines)
     assert current_model.read_bytes() == before  # training never touches the model in use
 
     entries = finished_runs(runs)

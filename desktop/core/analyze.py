@@ -1,4 +1,5 @@
-"""Headless analysis: the GUI's pipeline over a whole file, written to CSV, JSON, an annotated video and a plot."""
+"""Headless analysis: the GUI's pipeline over a whole file, written to CSV, JSON, an annotated video, a plot
+and explanation pictures."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.core.annotate import draw_result
+import cv2
+
+from desktop.core.annotate import draw_result, explanation_card
 from desktop.core.export import ExportError, Summary, VideoRecorder, summarize, write_csv, write_json, write_plot
 from desktop.core.pipeline import FrameResult, Pipeline
 from desktop.core.sources import FrameSource, SourceError
@@ -21,6 +24,8 @@ class AnalyzeOutputs:
     json: Path | None = None
     annotated: Path | None = None
     plot: Path | None = None
+    explain: Path | None = None  # a folder: one picture per face of the sampled frames (explanation_card)
+    explain_every_s: float = 1.0  # seconds of video between two explained frames
 
 
 def analyze(
@@ -43,6 +48,11 @@ def analyze(
     outputs = outputs or AnalyzeOutputs()
     for path in (outputs.csv, outputs.json, outputs.annotated, outputs.plot):
         _check_writable(path)  # fail now, not after processing the whole video
+    if outputs.explain is not None:
+        if outputs.explain_every_s <= 0:
+            raise ValueError("--explain-every must be more than 0 seconds")
+        _check_folder(outputs.explain)
+    next_explained = 0.0
     count = source.info.frame_count
     expected = math.ceil(count / every) if count else None
     if max_frames is not None:
@@ -56,8 +66,14 @@ def analyze(
             frame = source.read()
             if frame is None:
                 break
-            result = pipeline.process(frame.image, index=frame.index, time_s=frame.time_s)
+            explain = outputs.explain is not None and frame.time_s >= next_explained
+            result = pipeline.process(
+                frame.image, index=frame.index, time_s=frame.time_s, explain="all" if explain else ()
+            )
             results.append(result)
+            if explain:
+                next_explained = frame.time_s + outputs.explain_every_s
+                _write_explanations(outputs.explain, result)
             if outputs.annotated is not None:
                 if recorder is None:
                     size = (result.width, result.height)
@@ -81,6 +97,24 @@ def analyze(
     if outputs.plot is not None:
         write_plot(outputs.plot, results)
     return results, summary
+
+
+def _write_explanations(folder: Path, result: FrameResult) -> None:
+    """One PNG per explained face: ``frame000123_face2.png``."""
+    for explanation in result.explanations:
+        title = f"frame {result.index} ({result.time_s:.1f} s), face #{explanation.face_id}:"
+        path = folder / f"frame{result.index:06d}_face{explanation.face_id}.png"
+        if not cv2.imwrite(str(path), explanation_card(explanation.saliency, title)):
+            raise ExportError(f"{path}: cannot write this image")
+
+
+def _check_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"{folder}: cannot write there ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK):
+        raise ExportError(f"{folder}: cannot write there")
 
 
 def _check_writable(path: Path | None) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from desktop.core.pipeline import FrameResult
+from desktop.core.pipeline import Explanation, FrameResult
+from model.preprocess import DEFAULT_MARGIN, expand_box
+from model.saliency import Saliency
+from model.spec import LABELS
 
 #: One colour per emotion (BGR), in LABELS order; the GUI's bars use the same ones.
 EMOTION_COLORS: tuple[tuple[int, int, int], ...] = (
@@ -19,9 +22,24 @@ EMOTION_COLORS: tuple[tuple[int, int, int], ...] = (
 )
 
 
-def draw_result(image: np.ndarray, result: FrameResult) -> np.ndarray:
-    """A copy of ``image`` with each face's box, ID, top emotion and its probability."""
+def draw_result(
+    image: np.ndarray, result: FrameResult, explanation: Explanation | None = None, margin: float = DEFAULT_MARGIN
+) -> np.ndarray:
+    """A copy of ``image`` with each face's box, ID, top emotion and its probability.
+
+    With ``explanation``, its heat map is laid over that face where it is *now* (its box in
+    ``result``, grown by ``margin`` as the model's crop was), so a map computed a few frames ago
+    follows the face between updates.
+    """
     out = image.copy()
+    if out.ndim == 2:
+        out = cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
+    if explanation is not None:
+        for face in result.faces:
+            if face.face_id == explanation.face_id:
+                crop = expand_box(face.box, margin, out.shape[1], out.shape[0])
+                region = out[crop.y : crop.y + crop.h, crop.x : crop.x + crop.w]
+                region[:] = overlay_heatmap(region, explanation.saliency.heatmap)
     h = out.shape[0]
     scale = max(0.45, h / 900)
     thickness = max(1, round(h / 360))
@@ -34,3 +52,42 @@ def draw_result(image: np.ndarray, result: FrameResult) -> np.ndarray:
         cv2.rectangle(out, (b.x, y - th - base), (b.x + tw + 6, y + base - 2), color, -1)
         cv2.putText(out, text, (b.x + 3, y - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (20, 20, 20), thickness, cv2.LINE_AA)
     return out
+
+
+def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, strength: float = 0.6) -> np.ndarray:
+    """``image`` (BGR) with ``heatmap`` (values 0-1, any size) stretched over it in the "turbo" colours.
+
+    Each pixel is tinted in proportion to its evidence, so what did not matter keeps its own look.
+    The map is smoothed first: its 5x5 grid of patches is coarse, and the eye reads blocks as edges.
+    """
+    h, w = image.shape[:2]
+    heat = cv2.resize(np.asarray(heatmap, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    heat = np.clip(cv2.GaussianBlur(heat, (0, 0), max(w, h) / 16), 0.0, 1.0)
+    colors = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_TURBO).astype(np.float32)
+    alpha = (strength * heat)[:, :, None]
+    return (image.astype(np.float32) * (1.0 - alpha) + colors * alpha).astype(np.uint8)
+
+
+def explanation_card(saliency: Saliency, title: str = "", size: int = 192) -> np.ndarray:
+    """One picture of one explained face: the face as the model saw it, its heat map, and its bars.
+
+    What ``analyze --explain`` and ``train_emotion.py explain`` write, one PNG per face.
+    """
+    face = cv2.cvtColor(cv2.resize(saliency.face, (size, size), interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2BGR)
+    bars_w, header = 260, 30
+    card = np.full((size + header, 2 * size + bars_w + 16, 3), 255, np.uint8)
+    card[header:, :size] = face
+    card[header:, size + 8 : 2 * size + 8] = overlay_heatmap(face, saliency.heatmap)
+    font, ink = cv2.FONT_HERSHEY_SIMPLEX, (30, 30, 30)
+    heading = f"{title}  " if title else ""
+    heading += f"{saliency.emotion} {saliency.probs[saliency.label]:.0%} - heat: what pushed {saliency.emotion} up"
+    cv2.putText(card, heading, (6, 20), font, 0.5, ink, 1, cv2.LINE_AA)
+    left, row = 2 * size + 20, size // len(LABELS)
+    for k, (label, p) in enumerate(zip(LABELS, saliency.probs, strict=True)):
+        y = header + k * row
+        cv2.putText(card, label, (left, y + row - 8), font, 0.45, ink, 2 if k == saliency.label else 1, cv2.LINE_AA)
+        x0, x1 = left + 70, left + bars_w - 50
+        cv2.rectangle(card, (x0, y + 6), (x1, y + row - 6), (225, 225, 225), -1)
+        cv2.rectangle(card, (x0, y + 6), (x0 + round((x1 - x0) * float(p)), y + row - 6), EMOTION_COLORS[k], -1)
+        cv2.putText(card, f"{p:.0%}", (x1 + 6, y + row - 8), font, 0.45, ink, 1, cv2.LINE_AA)
+    return card

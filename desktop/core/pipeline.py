@@ -7,7 +7,9 @@ time exactly the same work. Every result carries how long each stage took.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from desktop.core.classifier import Classifier
 from desktop.core.detector import DetectorConfig, FaceDetector
 from desktop.core.tracking import FaceTracker
 from model.preprocess import DEFAULT_MARGIN, Box, faces_to_batch, to_gray
+from model.saliency import Saliency, occlusion_map
 from model.spec import LABEL_KEYS, LABELS
 
 
@@ -49,10 +52,20 @@ class Timings:
     preprocess_ms: float
     classify_ms: float
     track_ms: float
+    explain_ms: float = 0.0  # occlusion maps for the faces asked to be explained (0 on most frames)
 
     @property
     def total_ms(self) -> float:
-        return self.detect_ms + self.preprocess_ms + self.classify_ms + self.track_ms
+        return self.detect_ms + self.preprocess_ms + self.classify_ms + self.track_ms + self.explain_ms
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a tracked face got its label: the occlusion map of the face as the model saw it in this frame."""
+
+    face_id: int
+    box: Box  # the Haar box it was computed on; the map covers that box plus the pipeline's margin
+    saliency: Saliency
 
 
 @dataclass(frozen=True)
@@ -63,7 +76,11 @@ class FrameResult:
     height: int
     faces: tuple[Face, ...]
     timings: Timings
+    explanations: tuple[Explanation, ...] = ()  # for the faces asked for in ``process(explain=...)``
 
+
+#: Seconds between two maps of the face being explained: ~5 a second, each ~25 forward passes.
+EXPLAIN_EVERY_S = 0.18
 
 #: Default smoothing time constant, chosen with benchmarks/smoothing_bench.py on a real clip (see the README).
 SMOOTHING_S = 0.2
@@ -131,7 +148,18 @@ class Pipeline:
         self.full_scans += 1
         return self.detector.detect(gray)
 
-    def process(self, image: np.ndarray, *, index: int = 0, time_s: float = 0.0) -> FrameResult:
+    def process(
+        self,
+        image: np.ndarray,
+        *,
+        index: int = 0,
+        time_s: float = 0.0,
+        explain: Collection[int] | Literal["all"] = (),
+    ) -> FrameResult:
+        """Detect, classify and track the faces of one frame; also explain those whose IDs are in ``explain``.
+
+        An explanation costs ~25 forward passes, so callers ask for it a few times a second, not every frame.
+        """
         t0 = time.perf_counter()
         gray = to_gray(image)  # once per frame, shared by detection and cropping
         boxes = self._detect(gray)
@@ -147,5 +175,12 @@ class Pipeline:
             for box, (face_id, face_probs) in zip(boxes, tracked, strict=True)
         )
         t4 = time.perf_counter()
-        timings = Timings(*(1000.0 * (b - a) for a, b in ((t0, t1), (t1, t2), (t2, t3), (t3, t4))))
-        return FrameResult(index, time_s, image.shape[1], image.shape[0], faces, timings)
+        explanations = tuple(
+            Explanation(face.face_id, face.box, occlusion_map(self.classifier.predict, batch[k]))
+            for k, face in enumerate(faces)
+            if explain == "all" or face.face_id in explain
+        )
+        t5 = time.perf_counter()
+        spans = ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5))
+        timings = Timings(*(1000.0 * (b - a) for a, b in spans))
+        return FrameResult(index, time_s, image.shape[1], image.shape[0], faces, timings, explanations)

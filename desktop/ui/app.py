@@ -101,6 +101,7 @@ def run_gui(args: argparse.Namespace, log_file: Path | None) -> int:
     # A remembered file that has gone or broken falls back to the shipped model with a banner.
     classifier = EmotionClassifier(args.model or remembered_model(settings), device=args.device, fallback=True)
     window = MainWindow(classifier, source=args.source, settings=settings)
+    window.set_explain(args.explain)
     if args.exit_after_frames is not None:
         window.exit_after(args.exit_after_frames, args.screenshot)
     if args.bench_seconds is not None:

@@ -48,6 +48,7 @@ class LatencyMonitor(QObject):
         self.painted = 0
         self.overlays = 0  # painted frames that carried a fresh face result
         self.replaced = 0  # frames that reached the view but were replaced before being painted
+        self.explanations = 0  # new heat maps shown with Explain on
         self.max_stall_ms = 0.0
         self.stalls = 0
         launched = os.environ.get(LAUNCHED_ENV)
@@ -85,6 +86,10 @@ class LatencyMonitor(QObject):
         self.painted += 1
         self.overlays += faces > 0
 
+    def explanation_shown(self) -> None:
+        if self.running:
+            self.explanations += 1
+
     def frame_replaced(self) -> None:
         if self.running:
             self.replaced += 1
@@ -113,6 +118,7 @@ class LatencyMonitor(QObject):
             "frames_painted": self.painted,
             "displayed_fps": round(self.painted * per_s, 2),
             "overlay_hz": round(self.overlays * per_s, 2),
+            "explain_hz": round(self.explanations * per_s, 2),
             "capture_to_paint_p50_ms": round(float(np.percentile(lat, 50)), 2),
             "capture_to_paint_p95_ms": round(float(np.percentile(lat, 95)), 2),
             "capture_to_paint_max_ms": round(float(lat.max()), 2),

@@ -1,4 +1,4 @@
-"""The main window: video with boxes, a card of bars per face, source controls, status bar."""
+"""The main window: video with boxes, a card of bars per face, the chosen face's history and explanation."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 import cv2
-from PySide6.QtCore import QSettings, Qt, Signal, Slot
+from PySide6.QtCore import QPointF, QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QSlider,
     QSplitter,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -24,12 +25,14 @@ from PySide6.QtWidgets import (
 
 from desktop.core.classifier import Classifier
 from desktop.core.detector import DetectorConfig
-from desktop.core.pipeline import PipelineConfig
+from desktop.core.pipeline import Face, PipelineConfig
 from desktop.core.runs import list_models, model_display_name, same_file
 from desktop.core.sources import SourceInfo, list_cameras
+from desktop.ui.explain_panel import ExplainPanel
+from desktop.ui.faces import FacePanel, ProbabilityStrip
 from desktop.ui.latency import LatencyMonitor
 from desktop.ui.retrain_dialog import RetrainDialog
-from desktop.ui.widgets import FacePanel, SettingsPanel, VideoView
+from desktop.ui.widgets import SettingsPanel, VideoView
 from desktop.ui.worker import Rendered, WorkerHost
 from model.checkpoint import SHIPPED_MODEL
 
@@ -111,6 +114,10 @@ class MainWindow(QMainWindow):
         self.errors: list[str] = []  # every error shown, newest last (tests read it)
         self._exit_after: tuple[int, Path | None] | None = None
         self._closed = False
+        #: The face whose history the strip shows and which Explain explains: clicked, else the largest.
+        self.selected_face: int | None = None
+        self._chosen = False  # the user clicked it (kept while it is tracked), rather than the largest face
+        self._explaining = -1  # the face the worker was last asked to explain, -1 for none
         self._build(config)
         self._connect()
         self.host.start()
@@ -138,18 +145,25 @@ class MainWindow(QMainWindow):
         column.addWidget(self.video, 1)
         column.addWidget(self.slider)
         self.faces = FacePanel()
+        self.strip = ProbabilityStrip()
+        self.explain_panel = ExplainPanel()
         self.settings_panel = SettingsPanel(config)
+        self.side_tabs = QTabWidget()
+        self.side_tabs.addTab(self.explain_panel, "Explain")
+        self.side_tabs.addTab(self.settings_panel, "Detection")
+        self.side_tabs.setCurrentWidget(self.settings_panel)
         right = QWidget()
         side = QVBoxLayout(right)
         side.setContentsMargins(0, 0, 0, 0)
         side.addWidget(self.faces, 1)
-        side.addWidget(self.settings_panel)
+        side.addWidget(self.strip)
+        side.addWidget(self.side_tabs)
         splitter = QSplitter()
         splitter.addWidget(left)
         splitter.addWidget(right)
-        right.setMinimumWidth(290)
+        right.setMinimumWidth(320)
         splitter.setStretchFactor(0, 1)
-        splitter.setSizes([800, 300])
+        splitter.setSizes([780, 320])
         self.setCentralWidget(splitter)
 
         self.open_action = self._action("&Open video…", QKeySequence.StandardKey.Open, self._choose_file)
@@ -165,6 +179,10 @@ class MainWindow(QMainWindow):
         self.record_action = self._action("&Record…", QKeySequence("Ctrl+R"), self._toggle_recording)
         self.record_action.setCheckable(True)
         self.export_action = self._action("&Export CSV…", QKeySequence("Ctrl+E"), self._choose_export)
+        self.explain_action = self._action("E&xplain", QKeySequence("E"), None)
+        self.explain_action.setCheckable(True)
+        self.explain_action.setToolTip("Show which parts of the chosen face drove its label (click a face to choose)")
+        self.explain_action.toggled.connect(self.set_explain)
         self.retrain_action = self._action("Re&train…", None, self.open_retrain)
         self.retrain_action.setToolTip("Train the emotion model on your own faces, then switch to it")
         self.shipped_action = self._action("Use the &shipped model", None, lambda: self.use_model(SHIPPED_MODEL))
@@ -177,6 +195,8 @@ class MainWindow(QMainWindow):
         source_menu.addAction(self.quit_action)
         play_menu = self.menuBar().addMenu("&Playback")
         play_menu.addActions([self.play_action, self.restart_action, self.loop_action])
+        play_menu.addSeparator()
+        play_menu.addAction(self.explain_action)
         save_menu = self.menuBar().addMenu("S&ave")
         save_menu.addActions([self.snapshot_action, self.record_action, self.export_action])
         self.models_menu = self.menuBar().addMenu("&Models")
@@ -193,6 +213,7 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addActions([self.snapshot_action, self.record_action, self.export_action])
         toolbar.addSeparator()
+        toolbar.addAction(self.explain_action)
         toolbar.addAction(self.retrain_action)
         self.addToolBar(toolbar)
 
@@ -228,6 +249,8 @@ class MainWindow(QMainWindow):
         w.message.connect(self._on_message)  # bound methods, not lambdas: Qt then runs them in the UI thread
         w.error.connect(self.show_error)
         self.settings_panel.changed.connect(self._on_config)
+        self.faces.faceClicked.connect(self.select_face)
+        self.video.clicked.connect(self._on_video_clicked)
         self.slider.sliderReleased.connect(lambda: self.host.seek(self.slider.value()))
         self.slider.valueChanged.connect(self._on_slider)
 
@@ -247,6 +270,60 @@ class MainWindow(QMainWindow):
 
     def toggle_play(self) -> None:
         self.host.set_playing(not self.playing)
+
+    @Slot(int)
+    def select_face(self, face_id: int) -> None:
+        """Choose a face (a click on it or on its card): the strip and Explain follow it while it is tracked."""
+        self.selected_face, self._chosen = face_id, True
+        self.faces.set_selected(face_id)
+        if self.last is not None:  # in a crowd the chosen face gets its full card now, even when paused
+            self.faces.set_faces(self.last.result.faces)
+        self._update_explain()
+
+    @Slot(bool)
+    def set_explain(self, on: bool) -> None:
+        """Explain the chosen face (the largest one until the user clicks another) a few times a second."""
+        if self.explain_action.isChecked() != on:
+            self.explain_action.setChecked(on)  # comes back here through toggled
+            return
+        self.explain_panel.set_on(on)
+        if on:
+            self.side_tabs.setCurrentWidget(self.explain_panel)
+        self._explaining = -2  # tell the worker again, and reset the panel
+        self._update_explain()
+
+    def _update_explain(self) -> None:
+        target = self.selected_face if self.explain_action.isChecked() and self.selected_face is not None else -1
+        if target != self._explaining:
+            self._explaining = target
+            self.explain_panel.set_explanation(None, target if target >= 0 else None)
+            self.host.set_explain(target)
+
+    @Slot(QPointF)
+    def _on_video_clicked(self, point: QPointF) -> None:
+        """Choose the face under the click (the smallest box, when boxes overlap)."""
+        if self.last is None:
+            return
+        hits = [
+            f for f in self.last.result.faces
+            if f.box.x <= point.x() <= f.box.x + f.box.w and f.box.y <= point.y() <= f.box.y + f.box.h
+        ]  # fmt: skip
+        if hits:
+            self.select_face(min(hits, key=lambda f: f.box.area).face_id)
+
+    def _follow_faces(self, faces: tuple[Face, ...]) -> Face | None:
+        """Keep the chosen face while it is tracked; otherwise choose the largest face in view."""
+        chosen = next((f for f in faces if f.face_id == self.selected_face), None)
+        if chosen is None or not self._chosen:
+            largest = max(faces, key=lambda f: f.box.area, default=None)
+            if chosen is None or (largest is not None and largest.face_id != chosen.face_id):
+                chosen, self._chosen = largest, False
+        face_id = chosen.face_id if chosen is not None else None
+        if face_id != self.selected_face:
+            self.selected_face = face_id
+            self.faces.set_selected(face_id)
+        self._update_explain()
+        return chosen
 
     def save_snapshot(self, path: str | Path) -> bool:
         if self.last is None:
@@ -402,7 +479,13 @@ class MainWindow(QMainWindow):
         self.video.set_frame(item.image, item.captured, faces, result.timings.total_ms)
         if self._bench is not None:
             self._bench.begin()  # measures from the first frame shown: model loading is not part of it
+        chosen = self._follow_faces(result.faces)
         self.faces.set_faces(result.faces)
+        self.strip.add(self.selected_face, result.time_s, chosen.probs if chosen is not None else ())
+        if item.explanation is not None and item.explanation.face_id == self._explaining >= 0:
+            if self._bench is not None and item.explanation is not self.explain_panel.explanation():
+                self._bench.explanation_shown()
+            self.explain_panel.set_explanation(item.explanation)
         self.status_labels["fps"].setText(f"{item.fps:.1f} fps")
         self.status_labels["latency"].setText(
             f"inference {result.timings.classify_ms:.0f} ms, frame {result.timings.total_ms:.0f} ms"

@@ -1,4 +1,4 @@
-"""The window's parts: the video view, a face's probability bars, the list of faces, the detector settings."""
+"""The window's parts: the video view and the detector settings (the faces are in :mod:`desktop.ui.faces`)."""
 
 from __future__ import annotations
 
@@ -6,30 +6,22 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter
-from PySide6.QtWidgets import (
-    QDoubleSpinBox,
-    QFormLayout,
-    QGroupBox,
-    QLabel,
-    QScrollArea,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter
+from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
 
-from desktop.core.annotate import EMOTION_COLORS
 from desktop.core.detector import DetectorConfig
-from desktop.core.pipeline import Face, PipelineConfig
+from desktop.core.pipeline import PipelineConfig
 from desktop.ui.painting import painting
-from model.spec import LABELS
-
-_COLORS = [QColor(r, g, b) for b, g, r in EMOTION_COLORS]
 
 
 class VideoView(QWidget):
-    """Shows the latest annotated frame, scaled to fit, with an optional message over it."""
+    """Shows the latest annotated frame, scaled to fit, with an optional message over it.
+
+    A click on the picture is reported in the frame's own pixels, so the window can tell which face it hit.
+    """
+
+    clicked = Signal(QPointF)  # where, in frame pixels
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -65,14 +57,27 @@ class VideoView(QWidget):
     def message(self) -> str:
         return self._message
 
+    def image_rect(self) -> QRectF:
+        """Where the frame is drawn: scaled to fit, centred (empty before the first frame)."""
+        if self._image is None:
+            return QRectF()
+        size = self._image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        x, y = (self.width() - size.width()) / 2, (self.height() - size.height()) / 2
+        return QRectF(x, y, size.width(), size.height())
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        target = self.image_rect()
+        if event.button() == Qt.MouseButton.LeftButton and target.contains(event.position()):
+            scale = self._image.width() / target.width()
+            self.clicked.emit((event.position() - target.topLeft()) * scale)
+        super().mousePressEvent(event)
+
     def paintEvent(self, event) -> None:
         with painting(self) as painter:
             painter.fillRect(self.rect(), QColor(24, 24, 28))
             if self._image is not None:
-                size = self._image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
-                x, y = (self.width() - size.width()) / 2, (self.height() - size.height()) / 2
                 painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-                painter.drawImage(QRectF(x, y, size.width(), size.height()), self._image)
+                painter.drawImage(self.image_rect(), self._image)
                 if self._unpainted is not None and self.monitor is not None:
                     self.monitor.frame_painted(*self._unpainted)
                 self._unpainted = None
@@ -85,102 +90,13 @@ class VideoView(QWidget):
                 painter.drawText(box, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._message)
 
 
-class EmotionBars(QWidget):
-    """One face: its ID and top emotion, and a bar for each of the 7 probabilities."""
-
-    ROW = 20
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._face: Face | None = None
-        self.setMinimumHeight(self.ROW * (len(LABELS) + 1) + 8)
-        self.setMinimumWidth(200)
-
-    def set_face(self, face: Face) -> None:
-        self._face = face
-        self.update()
-
-    def face(self) -> Face | None:
-        return self._face
-
-    def probabilities(self) -> tuple[float, ...]:
-        return self._face.probs if self._face is not None else ()
-
-    def paintEvent(self, event) -> None:
-        if self._face is None:
-            return
-        with painting(self) as painter:
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            face, row = self._face, self.ROW
-            bold = QFont(painter.font())
-            bold.setBold(True)
-            painter.setFont(bold)
-            painter.setPen(self.palette().windowText().color())
-            painter.drawText(
-                QRectF(4, 0, self.width() - 8, row),
-                Qt.AlignmentFlag.AlignVCenter,
-                f"Face #{face.face_id}: {face.emotion}",
-            )
-            label_w, pct_w = 70, 48
-            bar_w = max(self.width() - label_w - pct_w - 12, 10)
-            for k, (label, p) in enumerate(zip(LABELS, face.probs, strict=True)):
-                y = row * (k + 1) + 4
-                painter.setFont(bold if k == face.top else self.font())
-                painter.setPen(self.palette().windowText().color())
-                painter.drawText(QRectF(4, y, label_w, row - 4), Qt.AlignmentFlag.AlignVCenter, label)
-                painter.setPen(Qt.PenStyle.NoPen)
-                painter.setBrush(QColor(128, 128, 128, 50))
-                painter.drawRoundedRect(QRectF(label_w + 4, y + 2, bar_w, row - 8), 3, 3)
-                painter.setBrush(_COLORS[k])
-                painter.drawRoundedRect(QRectF(label_w + 4, y + 2, bar_w * p, row - 8), 3, 3)
-                painter.setPen(self.palette().windowText().color())
-                painter.drawText(
-                    QRectF(label_w + bar_w + 8, y, pct_w, row - 4),
-                    Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-                    f"{p:.0%}",
-                )
-
-
-class FacePanel(QScrollArea):
-    """A card of bars per face in the frame, kept by face ID so cards don't jump around."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWidgetResizable(True)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        body = QWidget()
-        self._layout = QVBoxLayout(body)
-        self._empty = QLabel("No face in view")
-        self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._layout.addWidget(self._empty)
-        self._layout.addStretch(1)
-        self.setWidget(body)
-        self._cards: dict[int, EmotionBars] = {}
-
-    def set_faces(self, faces: tuple[Face, ...]) -> None:
-        ids = {f.face_id for f in faces}
-        for face_id in [i for i in self._cards if i not in ids]:
-            self._cards.pop(face_id).deleteLater()
-        for position, face in enumerate(faces):
-            card = self._cards.get(face.face_id)
-            if card is None:
-                card = self._cards[face.face_id] = EmotionBars()
-            if self._layout.indexOf(card) != position + 1:
-                self._layout.insertWidget(position + 1, card)
-            card.set_face(face)
-        self._empty.setVisible(not faces)
-
-    def cards(self) -> list[EmotionBars]:
-        return [self._cards[i] for i in sorted(self._cards, key=lambda i: self._layout.indexOf(self._cards[i]))]
-
-
-class SettingsPanel(QGroupBox):
+class SettingsPanel(QWidget):
     """Detector settings and smoothing; emits the whole new config on any change."""
 
     changed = Signal(object)  # PipelineConfig
 
     def __init__(self, config: PipelineConfig, parent: QWidget | None = None) -> None:
-        super().__init__("Detection", parent)
+        super().__init__(parent)
         self._config = config
         form = QFormLayout(self)
         d = config.detector

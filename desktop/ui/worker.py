@@ -24,8 +24,8 @@ from desktop.core.annotate import draw_result
 from desktop.core.classifier import Classifier, ClassifierError, EmotionClassifier
 from desktop.core.detector import DetectorError
 from desktop.core.export import ExportError, SessionLog, VideoRecorder
-from desktop.core.pipeline import FrameResult, Pipeline, PipelineConfig
-from desktop.core.sources import FrameSource, LatestFrameSource, SourceError, open_source
+from desktop.core.pipeline import EXPLAIN_EVERY_S, Explanation, FrameResult, Pipeline, PipelineConfig
+from desktop.core.sources import Frame, FrameSource, LatestFrameSource, SourceError, open_source
 from model.checkpoint import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class Rendered:
     fps: float  # processed frames per second, recent average
     processed: int  # frames processed since the worker started
     captured: float = 0.0  # time.monotonic() when the source delivered the frame (capture-to-paint latency)
+    explanation: Explanation | None = None  # the latest map of the face being explained, drawn on ``image``
 
 
 class Mailbox:
@@ -134,6 +135,11 @@ class PipelineWorker(QObject):
         self._started: float | None = None  # when the first frame was processed, for the closing log line
         self._clock = (0.0, 0)  # (monotonic time, frame index) that playback is paced from
         self._next_index = 0
+        self._last_frame: Frame | None = None  # shown again, explained, when Explain is asked for while paused
+        self._explain_id = -1  # the face to explain, -1 for none
+        self._explain_due = 0.0  # time.monotonic() when the next map may be computed
+        self._explanation: Explanation | None = None
+        self._explained_index = -1  # the frame the explanation was computed on
 
     @property
     def classifier(self) -> Classifier:
@@ -209,6 +215,29 @@ class PipelineWorker(QObject):
         if not self._playing:  # show the frame under the slider
             self._step()
         self._clock = (time.monotonic(), self._next_index)
+
+    @Slot(int)
+    @_guarded
+    def setExplain(self, face_id: int) -> None:
+        """Explain face ``face_id`` (-1: stop): a new map every :data:`EXPLAIN_EVERY_S` while frames flow.
+
+        While paused, the frame on screen is explained at once, so a user can stop a video on a
+        surprising label and ask why.
+        """
+        if face_id == self._explain_id:
+            return
+        self._explain_id, self._explain_due, self._explanation = face_id, 0.0, None
+        if not self._playing:
+            self._explain_still()
+
+    def _explain_still(self) -> None:
+        """No new frame is coming (paused, or the source ended): explain the one on screen, if it is not yet."""
+        frame = self._last_frame
+        if self._explain_id < 0 or frame is None or self._pipeline is None:
+            return
+        if self._explanation is None or self._explained_index != frame.index:
+            self._explain_due = 0.0
+            self._show(frame, log_it=False)
 
     @Slot()
     def restart(self) -> None:
@@ -329,6 +358,7 @@ class PipelineWorker(QObject):
     # ----- internals -----
 
     def _close_source(self) -> None:
+        self._last_frame = self._explanation = None
         if self._source is not None:
             self._source.close()
             self._source = None
@@ -338,6 +368,8 @@ class PipelineWorker(QObject):
         self._clock = (time.monotonic(), self._next_index)
         self._last_time = None
         self.playingChanged.emit(playing)
+        if not playing:
+            self._explain_still()
         if playing and self._timer is not None:
             self._timer.start(0)
 
@@ -401,24 +433,39 @@ class PipelineWorker(QObject):
                 self._playing = False
                 self.playingChanged.emit(False)
                 self.ended.emit()
+                self._explain_still()
             return False
         self._next_index = frame.index + 1
-        result = self._pipeline.process(frame.image, index=frame.index, time_s=frame.time_s)
-        image = draw_result(frame.image, result)
-        if self._recorder is not None:
-            self._recorder.write(image)
-        self._session.add(result)
-        now = time.monotonic()
-        if self._last_time is not None:
-            rate = 1.0 / max(now - self._last_time, 1e-6)
-            self._fps = rate if self._fps == 0 else 0.9 * self._fps + 0.1 * rate
-        self._last_time = now
-        self._processed += 1
-        if self._started is None:
-            self._started = now
-        if self._mailbox.put(Rendered(image, result, self._fps, self._processed, frame.captured)):
-            self.frameReady.emit()
+        self._show(frame)
         return True
+
+    def _show(self, frame: Frame, *, log_it: bool = True) -> None:
+        """Process ``frame`` (explaining the chosen face when a map is due) and post it to the UI.
+
+        ``log_it=False`` shows a frame again (paused): it is not recorded, logged or counted twice.
+        """
+        now = time.monotonic()
+        explain = (self._explain_id,) if self._explain_id >= 0 and now >= self._explain_due else ()
+        result = self._pipeline.process(frame.image, index=frame.index, time_s=frame.time_s, explain=explain)
+        if result.explanations:
+            self._explanation, self._explained_index = result.explanations[0], frame.index
+            self._explain_due = now + EXPLAIN_EVERY_S
+        self._last_frame = frame
+        image = draw_result(frame.image, result, self._explanation, self._pipeline.config.margin)
+        if log_it:
+            if self._recorder is not None:
+                self._recorder.write(image)
+            self._session.add(result)
+            now = time.monotonic()
+            if self._last_time is not None:
+                rate = 1.0 / max(now - self._last_time, 1e-6)
+                self._fps = rate if self._fps == 0 else 0.9 * self._fps + 0.1 * rate
+            self._last_time = now
+            self._processed += 1
+            if self._started is None:
+                self._started = now
+        if self._mailbox.put(Rendered(image, result, self._fps, self._processed, frame.captured, self._explanation)):
+            self.frameReady.emit()
 
 
 class WorkerHost(QObject):
@@ -434,6 +481,7 @@ class WorkerHost(QObject):
     _stop_record = Signal()
     _export = Signal(str)
     _load_model = Signal(str)
+    _explain = Signal(int)
     _stop = Signal()
 
     def __init__(self, classifier: Classifier, config: PipelineConfig, parent: QObject | None = None) -> None:
@@ -456,6 +504,7 @@ class WorkerHost(QObject):
             (self._stop_record, self.worker.stopRecording),
             (self._export, self.worker.exportCsv),
             (self._load_model, self.worker.loadModel),
+            (self._explain, self.worker.setExplain),
             (self._stop, self.worker.stop),
         ):
             signal.connect(slot)
@@ -495,6 +544,9 @@ class WorkerHost(QObject):
 
     def load_model(self, path: str) -> None:
         self._load_model.emit(path)
+
+    def set_explain(self, face_id: int) -> None:
+        self._explain.emit(face_id)
 
     def shutdown(self, timeout_ms: int = 2000) -> None:
         """Stop the worker, release the source and join the thread.
