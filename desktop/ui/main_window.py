@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 import cv2
-from PySide6.QtCore import QPointF, QSettings, Qt, Signal, Slot
+from PySide6.QtCore import QPointF, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -591,8 +591,13 @@ class MainWindow(QMainWindow):
             QApplication.exit(0)
 
     def _finish(self, code: int) -> None:
+        """Quit for ``--exit-after-frames``; the screenshot waits 0.1 s, for the widgets this frame added (face
+        cards and rows: Qt shows and places them from queued events) to be shown and laid out."""
         _, screenshot = self._exit_after
         self._exit_after = None
+        QTimer.singleShot(100, lambda: self._save_and_quit(code, screenshot))
+
+    def _save_and_quit(self, code: int, screenshot: Path | None) -> None:
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             if not self.grab().save(str(screenshot)):
