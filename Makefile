@@ -22,14 +22,16 @@ run: setup
 	$(PY) -m desktop $(ARGS)
 
 test: setup
+	$(VENV)/bin/lint-imports
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf build dist .pytest_cache .qtdeps
+	rm -rf build dist .pytest_cache .qtdeps .import_linter_cache
 
 # The packaged app is built with the CPU-only TensorFlow wheel, in its own environment.
 PKG_VENV := .venv-pkg
@@ -48,4 +50,4 @@ package: $(PKG_STAMP) .qtdeps
 	@du -sh dist/EmotionLens
 
 package-test: package setup
-	$(PY) scripts/package_smoke.py dist/EmotionLens
+	$(PY) -m scripts.package_smoke dist/EmotionLens

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """The whole app, launched as a user launches it: time to the first labelled face, memory, UI latency.
 
-    python benchmarks/app_bench.py [VIDEO] [--seconds 34] [--runs 3]
+    python -m benchmarks.app_bench [VIDEO] [--seconds 34] [--runs 3]
 
 Each run starts ``python -m desktop --source VIDEO --bench-seconds N`` in a fresh process
 (offscreen Qt), and reads its report: seconds from the launch to the first painted frame with a
@@ -24,12 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.pipeline_bench import write_demo_video
+from desktop.ui.latency import LAUNCHED_ENV
+from model.engine import ENGINE_ENV
 
-from benchmarks.pipeline_bench import write_demo_video  # noqa: E402
-from desktop.ui.latency import LAUNCHED_ENV  # noqa: E402
-from model.engine import ENGINE_ENV  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 KEYS = ("launch_to_first_label_s", "rss_mb", "displayed_fps", "capture_to_paint_p95_ms", "max_ui_stall_ms")
 

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """What Explain costs: one occlusion map, and the whole app playing a video with Explain off and on.
 
-    python benchmarks/explain_bench.py [VIDEO] [--seconds 20] [--runs 2] [--repeats 50]
+    python -m benchmarks.explain_bench [VIDEO] [--seconds 20] [--runs 2] [--repeats 50]
 
 1. Milliseconds per map (median, p95) for the bundled photo's face with the app's engine (LiteRT on
    the CPU), with the flips the shipped model runs with and without them, next to one plain call.
@@ -23,18 +22,17 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
+
+from benchmarks.pipeline_bench import write_demo_video
+from desktop.core.detector import FaceDetector
+from model.checkpoint import SHIPPED_MODEL
+from model.engine import load_predictor
+from model.preprocess import faces_to_batch, to_gray
+from model.saliency import occlusion_map
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-from benchmarks.pipeline_bench import write_demo_video  # noqa: E402
-from desktop.core.detector import FaceDetector  # noqa: E402
-from model.checkpoint import SHIPPED_MODEL  # noqa: E402
-from model.engine import load_predictor  # noqa: E402
-from model.preprocess import faces_to_batch, to_gray  # noqa: E402
-from model.saliency import occlusion_map  # noqa: E402
 
 KEYS = ("displayed_fps", "explain_hz", "capture_to_paint_p95_ms", "max_ui_stall_ms", "pipeline_p50_ms")
 

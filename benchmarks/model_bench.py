@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Size and CPU inference time of a model file on both engines, side by side in one run.
 
-    python benchmarks/model_bench.py [MODEL.keras] [--repeats 300]
+    python -m benchmarks.model_bench [MODEL.keras] [--repeats 300]
 
 Prints parameters, FLOPs per face, file size, and the median and p95 time of one call on
 batches of 1, 4 and 8 faces, with and without flip test-time augmentation, for
@@ -22,7 +21,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Per-stage speed of the headless pipeline against decode alone and a seed-style baseline.
 
-    python benchmarks/pipeline_bench.py [VIDEO] [--frames N]
+    python -m benchmarks.pipeline_bench [VIDEO] [--frames N]
 
 On the same frames, in one run, it measures:
 - decode only (the ceiling),
@@ -25,7 +24,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2
 import numpy as np

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Flicker against lag for the per-face smoothing time constant, on real video.
 
-    python benchmarks/smoothing_bench.py [VIDEO ...] [--taus 0,0.1,0.2,...]
+    python -m benchmarks.smoothing_bench [VIDEO ...] [--taus 0,0.1,0.2,...]
 
 For each time constant it runs the app's pipeline (the shipped model, the engine the app uses)
 over every frame of each video and reports, for the largest face:
@@ -22,16 +21,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
+from benchmarks.pipeline_bench import write_demo_video
+from desktop.core.classifier import EmotionClassifier
+from desktop.core.pipeline import Pipeline, PipelineConfig
+from desktop.core.sources import open_source
+from model.spec import LABELS
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-
-from benchmarks.pipeline_bench import write_demo_video  # noqa: E402
-from desktop.core.classifier import EmotionClassifier  # noqa: E402
-from desktop.core.pipeline import Pipeline, PipelineConfig  # noqa: E402
-from desktop.core.sources import open_source  # noqa: E402
-from model.spec import LABELS  # noqa: E402
 
 SHARED_CLIP = ROOT.parent / "shared" / "media" / "pyfeat_single_face.mp4"
 

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Soak test of the headless pipeline: resident memory at the start and end of a long run.
 
-    python benchmarks/soak_bench.py [--frames 10000]
+    python -m benchmarks.soak_bench [--frames 10000]
 
 Runs the same ``Pipeline`` the app and ``analyze`` use over the bundled demo source (a
 panned and zoomed photo with one face) and reports resident memory (RSS) after warm-up,
@@ -15,10 +14,8 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from desktop.core.classifier import EmotionClassifier
 from desktop.core.memory import rss_mb

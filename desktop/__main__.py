@@ -20,17 +20,16 @@ from pathlib import Path
 
 import cv2
 
-from desktop.core.classifier import DEVICES, ClassifierError
-from desktop.core.detector import DetectorError
-from desktop.core.export import ExportError
+from desktop.core.classifier import DEVICES
+from desktop.core.errors import USER_ERRORS, unexpected_error_message
 from desktop.core.sources import SourceError
-from model.checkpoint import ModelLoadError
 from model.userdata import user_data_dir
 
 log = logging.getLogger("desktop")
 
-#: Errors with a message a user can act on: shown as one line, no traceback.
-USER_ERRORS = (SourceError, ModelLoadError, ClassifierError, DetectorError, ExportError, ValueError)
+#: What ``analyze`` shows as one line, no traceback: the app's user errors and, on the command line,
+#: ``ValueError``, which the checks of its arguments raise (``--every 0``, ``--max-frames 0``).
+CLI_ERRORS = (*USER_ERRORS, ValueError)
 
 
 def configure_logging(level: str = "WARNING") -> Path | None:
@@ -202,14 +201,14 @@ def main(argv: list[str] | None = None) -> int:
         return run_gui(args, log_file)
     try:
         return run_analyze(args)
-    except USER_ERRORS as exc:
+    except CLI_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # the last resort at the process boundary: log the traceback, show one line
         log.error("unexpected error", exc_info=True)
-        print(f"error: unexpected {type(exc).__name__}: {exc} (details in {log_file})", file=sys.stderr)
+        print(f"error: {unexpected_error_message(exc, log_file)}", file=sys.stderr)
     return 1
 
 

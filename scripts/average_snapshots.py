@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Score the weight average of per-epoch snapshots, the way ``--average-from`` would build it.
 
-    python scripts/average_snapshots.py SNAPSHOT.keras... [--data CSV] [--write-npz RUN_DIR/average.npz]
+    python -m scripts.average_snapshots SNAPSHOT.keras... [--data CSV] [--write-npz RUN_DIR/average.npz]
 
 Each SNAPSHOT is a run's ``last.keras`` copied after an epoch, named ``...epochNNN.keras``. Prints the
 PublicTest accuracy of the mean weights with batch-norm statistics measured again on the training faces
@@ -22,7 +21,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.averaging import WeightAverage, averaged_model
 from model.checkpoint import load_model

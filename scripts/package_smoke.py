@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Smoke-test a PyInstaller build in a clean environment (no virtual environment on PATH).
 
-    python scripts/package_smoke.py dist/EmotionLens
+    python -m scripts.package_smoke dist/EmotionLens
 
 It writes a short video from the bundled demo photo and a tiny FER2013-style CSV (with this
 interpreter's OpenCV and numpy), then runs the *frozen* executables with a minimal environment:

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Save the README's screenshots of the main window, from the real window (offscreen Qt).
 
-    .venv/bin/python scripts/screenshot_main.py [--out assets/screenshots]
+    .venv/bin/python -m scripts.screenshot_main [--out assets/screenshots]
 
 - ``main_window.png``: the demo as it starts;
 - ``explain.png``: the demo (the bundled public-domain photo) with Explain on;

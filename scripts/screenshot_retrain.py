@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Save a screenshot of the Retrain dialog in the middle of a real run (for the README).
 
-    xvfb-run -a -s "-screen 0 1280x900x24" .venv/bin/python scripts/screenshot_retrain.py \\
+    xvfb-run -a -s "-screen 0 1280x900x24" .venv/bin/python -m scripts.screenshot_retrain \\
         --data ../shared/data/fer2013/fer2013.csv.gz --out assets/screenshots/retrain_dialog.png
 
 Takes the first ``--train`` Training rows and ``--val`` PublicTest rows of a FER2013-style CSV
@@ -21,7 +20,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def subset_csv(source: Path, out: Path, train: int, val: int) -> Path:

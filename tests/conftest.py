@@ -8,7 +8,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-import sys
 import tempfile
 from pathlib import Path
 
@@ -22,8 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 FER2013 = SHARED / "data" / "fer2013" / "fer2013.csv.gz"
 MEDIA = SHARED / "media"
-
-sys.path.insert(0, str(ROOT))
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,8 @@
 """``python -m desktop --bench-seconds N``: the real window measures itself and prints one JSON line.
 
-Figures only; no timing thresholds (those are for the benchmark run on a quiet machine).
+The figures are checked against each other and against what the clip allows, never against a time
+limit (those are for the benchmark run on a quiet machine): a slow machine paints fewer frames, later,
+and still passes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import sys
 import pytest
 from desktop_support import REPO
 
+from desktop.ui.latency import STALL_LIMIT_MS
+
 pytest_plugins = ["conftest_desktop"]
 
 KEYS = {
@@ -23,6 +27,7 @@ KEYS = {
     "frames_painted",
     "displayed_fps",
     "overlay_hz",
+    "explain_hz",
     "capture_to_paint_p50_ms",
     "capture_to_paint_p95_ms",
     "capture_to_paint_max_ms",
@@ -56,12 +61,25 @@ def test_bench_seconds_prints_latency_figures_as_json(astronaut_video):
     assert report["model"] == "emotion_lens.keras"
     assert report["seconds"] == pytest.approx(2.0, abs=0.5)
     # 45 frames at 30 fps: looping is what lets a 1.5 s clip fill a 2 s measurement
-    assert report["frames_painted"] > 0 and report["displayed_fps"] > 0
-    assert 0 <= report["overlay_hz"] <= report["displayed_fps"]
+    painted, seconds, fps = report["frames_painted"], report["seconds"], report["source_fps"]
+    assert report["displayed_fps"] == pytest.approx(painted / seconds, abs=0.05)
+    # The worker paces a file at its own rate and never shows a frame twice: at most one paint per frame the
+    # clip delivered in the measurement (+ a few at its edges and the loops); even a busy machine shows some.
+    assert fps / 10 < report["displayed_fps"]
+    assert painted + report["frames_replaced_before_paint"] <= fps * seconds + 5
+    # The clip has a face in every frame, so painted frames carry faces; nothing is explained without --explain.
+    assert 0 < report["overlay_hz"] <= report["displayed_fps"]
+    assert report["explain_hz"] == 0
     assert 0 < report["capture_to_paint_p50_ms"] <= report["capture_to_paint_p95_ms"]
     assert report["capture_to_paint_p95_ms"] <= report["capture_to_paint_max_ms"]
-    assert report["pipeline_p50_ms"] > 0 and report["max_ui_stall_ms"] >= 0
-    assert report["ui_stalls_over_30ms"] >= 0 and report["frames_replaced_before_paint"] >= 0
+    assert report["pipeline_p50_ms"] > 0
+    # A stall is counted when it is longer than the limit, and none outlasts the measurement.
+    assert 0 <= report["max_ui_stall_ms"] <= 1000 * seconds
+    if report["ui_stalls_over_30ms"]:
+        assert report["max_ui_stall_ms"] >= STALL_LIMIT_MS - 0.01
+    else:
+        assert report["max_ui_stall_ms"] <= STALL_LIMIT_MS + 0.01
+    assert report["ui_stalls_over_30ms"] <= 1000 * seconds / STALL_LIMIT_MS
     assert "Traceback" not in proc.stderr
     # From the launch to the first painted labelled face: after the launch, before the process ended.
     assert 0 < report["launch_to_first_label_s"] < time.time() - launched

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from desktop.core.resources import CASCADE, resource_path
+from desktop.core.tracking import intersection
 from model.preprocess import Box, to_gray
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,5 @@ class FaceDetector:
 
 
 def _overlap(a: Box, b: Box) -> float:
-    """Intersection over the smaller box's area."""
-    w = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
-    h = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
-    return max(w, 0) * max(h, 0) / max(min(a.area, b.area), 1)
+    """Intersection over the smaller box's area: 1 for a box inside the other, however different their sizes."""
+    return intersection(a, b) / max(min(a.area, b.area), 1)

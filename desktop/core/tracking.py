@@ -3,6 +3,9 @@
 Each track keeps its own smoothed probabilities, so two faces never share a buffer. Smoothing is
 set as a time constant in seconds, not as a weight per frame, so a face looks equally steady
 at 30 fps in the window, at 10 fps on a slow machine and with ``analyze --every 5``.
+
+The overlap of two boxes is computed here only (:func:`intersection`); the detector merges
+duplicate finds with it too.
 """
 
 from __future__ import annotations
@@ -15,11 +18,16 @@ import numpy as np
 from model.preprocess import Box
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes (0 when they do not overlap)."""
+def intersection(a: Box, b: Box) -> int:
+    """Area, in pixels, that two boxes share (0 when they do not overlap)."""
     w = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
     h = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
-    inter = max(w, 0) * max(h, 0)
+    return max(w, 0) * max(h, 0)
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes (0 when they do not overlap)."""
+    inter = intersection(a, b)
     union = a.area + b.area - inter
     return inter / union if union > 0 else 0.0
 

@@ -21,16 +21,13 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from desktop.core.annotate import draw_result
-from desktop.core.classifier import Classifier, ClassifierError, EmotionClassifier
-from desktop.core.detector import DetectorError
-from desktop.core.export import ExportError, SessionLog, VideoRecorder
+from desktop.core.classifier import Classifier, EmotionClassifier
+from desktop.core.errors import USER_ERRORS, unexpected_error_message
+from desktop.core.export import SessionLog, VideoRecorder
 from desktop.core.pipeline import EXPLAIN_EVERY_S, Explanation, FrameResult, Pipeline, PipelineConfig
 from desktop.core.sources import Frame, FrameSource, LatestFrameSource, SourceError, open_source
-from model.checkpoint import ModelLoadError
 
 log = logging.getLogger(__name__)
-
-USER_ERRORS = (SourceError, ModelLoadError, ClassifierError, DetectorError, ExportError)
 
 
 @dataclass(frozen=True)
@@ -91,7 +88,7 @@ def _guarded(method):
             self.error.emit(str(exc))
         except Exception as exc:  # a bug: log the traceback, tell the user, keep the app alive
             log.error("unexpected error in the pipeline worker", exc_info=True)
-            self.error.emit(f"Unexpected error: {type(exc).__name__}: {exc} (details in the log file)")
+            self.error.emit(unexpected_error_message(exc))
         return None
 
     return wrapper
@@ -311,7 +308,7 @@ class PipelineWorker(QObject):
                 self._modelPrepared.emit(request, path, None, str(exc))
             except Exception as exc:  # a bug or a broken file we did not foresee: keep the current model
                 log.error("unexpected error loading the model %s", path, exc_info=True)
-                why = f"Unexpected error: {type(exc).__name__}: {exc} (details in the log file)"
+                why = unexpected_error_message(exc)
                 self._modelPrepared.emit(request, path, None, why)
             else:
                 if self._stop.is_set():  # the window closed while it loaded: the worker may be gone
@@ -393,7 +390,7 @@ class PipelineWorker(QObject):
             return
         except Exception as exc:  # a bug: keep the app alive and say so
             log.error("unexpected error while processing a frame", exc_info=True)
-            self._fail(f"Unexpected error: {type(exc).__name__}: {exc} (details in the log file)")
+            self._fail(unexpected_error_message(exc))
             return
         self._schedule()
 
