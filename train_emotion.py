@@ -13,13 +13,12 @@ runs ``export`` in a child process for a model that has no current LiteRT twin.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 # Before TensorFlow is imported: oneDNN is 1.4-1.9x faster on this class of CPU, and
 # TF's start-up chatter is noise to a user.
@@ -32,6 +31,7 @@ import numpy as np
 from model.checkpoint import SHIPPED_MODEL, ModelLoadError
 from model.data import DatasetError, load_dataset
 from model.engine import DEVICES, DeviceError
+from model.events import Event
 from model.litert import LiteRTError
 from model.spec import INPUT_SHAPE, LABELS
 
@@ -43,6 +43,9 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    from model.training import TrainConfig
+
+    d = TrainConfig(data="", out="")  # the defaults live there, once
 
     t = sub.add_parser(
         "train",
@@ -62,17 +65,17 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
         metavar="DIR",
         help="continue the run in DIR where it stopped; its saved settings are used, except --epochs when given",
     )
-    t.add_argument("--epochs", type=int, help="number of epochs (default 30)")
-    t.add_argument("--batch-size", type=int, default=64, help="faces per training step (default 64)")
+    t.add_argument("--epochs", type=int, help=f"number of epochs (default {d.epochs})")
+    t.add_argument("--batch-size", type=int, default=d.batch_size, help="faces per training step (default %(default)s)")
     from model.network import ARCHITECTURES
 
-    t.add_argument("--arch", default="vgg", choices=sorted(ARCHITECTURES), help="architecture (default vgg)")
+    t.add_argument("--arch", default=d.arch, choices=sorted(ARCHITECTURES), help="architecture (default %(default)s)")
     t.add_argument("--init", metavar="MODEL.keras", help="fine-tune from this model instead of starting from scratch")
     t.add_argument(
         "--optimizer",
-        default="sgd",
+        default=d.optimizer,
         choices=["sgd", "adamw"],
-        help="SGD with Nesterov momentum 0.9, or AdamW (default sgd)",
+        help="SGD with Nesterov momentum 0.9, or AdamW (default %(default)s)",
     )
     t.add_argument(
         "--lr",
@@ -80,10 +83,15 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
         help="peak learning rate of the cosine schedule (default 0.01 SGD / 0.001 AdamW, a fifth of that with --init)",
     )
     t.add_argument(
-        "--warmup-epochs", type=float, default=1.0, help="linear warm-up before the cosine decay (default 1)"
+        "--warmup-epochs",
+        type=float,
+        default=d.warmup_epochs,
+        help="linear warm-up before the cosine decay (default %(default)s)",
     )
-    t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay (default 5e-4)")
-    t.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing (default 0.1)")
+    t.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 weight decay (default %(default)s)")
+    t.add_argument(
+        "--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing (default %(default)s)"
+    )
     t.add_argument("--class-weight", action="store_true", help="weight classes by inverse frequency")
     t.add_argument(
         "--no-augment",
@@ -94,22 +102,22 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
     t.add_argument(
         "--erasing",
         type=float,
-        default=0.0,
+        default=d.erasing,
         metavar="P",
         help="also hide a random rectangle of this fraction of the training faces with noise (random erasing; "
-        "default 0)",
+        "default %(default)s)",
     )
     t.add_argument(
         "--patience",
         type=int,
-        default=0,
-        help="stop after this many epochs without a better validation accuracy (default 0: never)",
+        default=d.patience,
+        help="stop after this many epochs without a better validation accuracy (default %(default)s; 0: never)",
     )
     t.add_argument(
         "--val-fraction",
         type=float,
-        default=0.1,
-        help="validation fraction when the data has no PublicTest/test split (default 0.1)",
+        default=d.val_fraction,
+        help="validation fraction when the data has no PublicTest/test split (default %(default)s)",
     )
     t.add_argument(
         "--average-from",
@@ -130,8 +138,8 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
     t.add_argument(
         "--teacher-weight",
         type=float,
-        default=0.5,
-        help="the teachers' share of each target, the true label's is the rest (default 0.5)",
+        default=d.teacher_weight,
+        help="the teachers' share of each target, the true label's is the rest (default %(default)s)",
     )
     t.add_argument(
         "--soft-labels",
@@ -142,10 +150,11 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
     t.add_argument(
         "--soft-weight",
         type=float,
-        default=0.5,
-        help="the votes' share of each target with --soft-labels, the FER2013 label's is the rest (default 0.5)",
+        default=d.soft_weight,
+        help="the votes' share of each target with --soft-labels, the FER2013 label's is the rest "
+        "(default %(default)s)",
     )
-    t.add_argument("--seed", type=int, default=0, help="seed for shuffling, augmentation and initialisation")
+    t.add_argument("--seed", type=int, default=d.seed, help="seed for shuffling, augmentation and initialisation")
     t.add_argument("--skip-bad", action="store_true", help="skip malformed rows/images instead of stopping")
     t.add_argument(
         "--compare",
@@ -219,13 +228,16 @@ class JsonlWriter:
     def __init__(self, target: str) -> None:
         self.stream: IO[str] = sys.stdout if target == "-" else open(target, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        self.stream.write(json.dumps(event) + "\n")
+    def __call__(self, event: Event) -> None:
+        self.stream.write(event.to_json() + "\n")
         self.stream.flush()
 
 
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from model.training import ProgressPrinter, TrainConfig, read_config, train
+    from model import events as ev
+    from model.progress import ProgressPrinter
+    from model.rundir import RunDir
+    from model.training import TrainConfig, read_config, train
     from model.userdata import runs_dir
 
     jsonl = JsonlWriter(args.progress_jsonl) if args.progress_jsonl else None
@@ -233,7 +245,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # the same progress in words on stderr would show twice.
     printer = ProgressPrinter(sys.stderr) if args.progress_jsonl != "-" else None
 
-    def emit(event: dict[str, Any]) -> None:
+    def emit(event: ev.Event) -> None:
         if printer:
             printer(event)
         if jsonl:
@@ -250,12 +262,13 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         else:
             if not args.data:
                 parser.error("train needs --data (or --resume DIR)")
-            out = args.out or runs_dir() / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-            if (Path(out) / "state.json").exists():
+            out = args.out or RunDir.new(runs_dir()).path
+            if RunDir(out).state.exists():
                 raise FileExistsError(f"{out} already holds a run; use --resume {out} or another --out")
             config = TrainConfig(
-                data=str(Path(args.data).expanduser().resolve()), out=str(out), epochs=args.epochs or 30,
-                batch_size=args.batch_size, arch=args.arch, optimizer=args.optimizer, lr=args.lr,
+                data=str(Path(args.data).expanduser().resolve()), out=str(out),
+                epochs=args.epochs or TrainConfig.epochs, batch_size=args.batch_size, arch=args.arch,
+                optimizer=args.optimizer, lr=args.lr,
                 warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay,
                 label_smoothing=args.label_smoothing, class_weight=args.class_weight, augment=args.augment,
                 erasing=args.erasing,
@@ -269,12 +282,12 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         train(config, resume=bool(args.resume), emit=emit, compare=args.compare)
     except (DatasetError, ModelLoadError, FileNotFoundError, FileExistsError, ValueError) as exc:
         if jsonl:
-            jsonl({"event": "error", "message": str(exc)})
+            jsonl(ev.Error(str(exc)))
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if jsonl:
-            jsonl({"event": "cancelled", "message": "interrupted"})
+            jsonl(ev.Cancelled(None, None, "interrupted"))
         print("interrupted: resume with --resume", file=sys.stderr)
         return 130
     return 0

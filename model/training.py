@@ -1,65 +1,50 @@
 """The training loop used by ``train_emotion.py`` and the app's Retrain button.
 
-A run folder holds everything about one run:
+A run lives in one folder (:class:`model.rundir.RunDir` names its files). Every epoch writes
+``last.keras`` (with optimizer state) and ``state.json`` atomically, so a killed run resumes where it
+stopped. ``resume`` reloads them and continues with the same epoch count and learning-rate schedule
+(the schedule is a function of the optimizer's step counter, which is saved with the optimizer).
+Shuffling and augmentation are seeded by (seed, epoch, batch), so a resumed run sees the same
+batches it would have seen. Progress goes out as :mod:`model.events` objects.
 
-- ``config.json``   the :class:`TrainConfig` it was started with
-- ``last.keras``    model *with* optimizer state, written atomically every epoch
-- ``state.json``    epoch reached, best validation accuracy, early-stopping counter
-- ``best.keras``    inference model (+ ``best.json`` metadata) whenever validation accuracy improves
-- ``history.csv``   one row per epoch
-- ``average.npz``   with ``--average-from``: the running mean of the weights since that epoch; at the
-                    end it becomes ``average.keras``, and ``best.keras`` if it scores higher
-- ``metrics.json``, ``curves.png``, ``confusion.png``  written at the end
-
-``resume`` reloads ``last.keras`` and ``state.json`` and continues with the same epoch
-count and learning-rate schedule (the schedule is a function of the optimizer's step
-counter, which is saved with the optimizer). Shuffling and augmentation are seeded by
-(seed, epoch, batch), so a resumed run sees the same batches it would have seen.
+The parts live beside it: :mod:`model.augment`, :mod:`model.distill`, :mod:`model.ferplus` (soft
+labels), :mod:`model.averaging`, :mod:`model.devices`, :mod:`model.reports`, :mod:`model.progress`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import json
 import logging
 import math
-import os
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import IO, Any
 
-import cv2
 import numpy as np
 
+from model import events as ev
 from model import ferplus
+from model.augment import augment_batch
 from model.averaging import WeightAverage, averaged_model
-from model.checkpoint import (
-    ModelMetadata,
-    atomic_write,
-    atomic_write_json,
-    copy_model,
-    load_model,
-    save_model,
-)
+from model.checkpoint import ModelMetadata, atomic_write_json, copy_model, load_model, save_model
 from model.data import TRAIN, Dataset, Split, load_dataset, train_val_splits
+from model.devices import configure_devices
+from model.distill import saved_teacher_targets
 from model.metrics import Metrics, compute_metrics
-from model.spec import INPUT_SIZE, LABELS, NUM_CLASSES
+from model.reports import write_history, write_plots
+from model.rundir import RunDir
+from model.spec import NUM_CLASSES
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[dict[str, Any]], None]
-
-AVERAGE_STATE = "average.npz"
-BEST_EPOCH = "best_epoch.keras"  # the best single epoch, when best.keras is a weight average
-TEACHER_TARGETS = "teacher.npy"  # the teachers' probabilities for the training faces, computed once per run
+Emit = Callable[[ev.Event], None]
 
 
 @dataclass
 class TrainConfig:
+    """Every setting of a run; ``train_emotion.py train`` takes its defaults and help from here."""
+
     data: str
     out: str
     epochs: int = 30
@@ -96,6 +81,27 @@ class TrainConfig:
 
 
 @dataclass
+class RunState:
+    """Where a run stands: ``state.json``, rewritten after every epoch and after the averaging."""
+
+    epoch: int = 0  # complete epochs
+    best_val_accuracy: float = -1.0
+    best_epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    stopped_early: bool = False
+    average: dict | None = None  # once averaged: epochs, count, val_accuracy, best (it became best.keras)
+    cancelled: bool = field(default=False, metadata={"saved": False})  # stopping after this batch
+
+    @classmethod
+    def load(cls, path: Path) -> RunState:
+        data = json.loads(Path(path).read_text())
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    def save(self, path: Path) -> None:
+        atomic_write_json(path, {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("saved", True)})
+
+
+@dataclass
 class TrainResult:
     run_dir: Path
     best_model: Path
@@ -111,49 +117,30 @@ class TrainingCancelled(Exception):
     pass
 
 
-# ---------------------------------------------------------------------------- data
+@dataclass
+class _Run:
+    """One run's fixed context, handed to the epoch callback and the averaging instead of a dozen arguments."""
 
+    config: TrainConfig
+    folder: RunDir
+    dataset: Dataset
+    train: Split
+    val: Split
+    val_desc: str
+    state: RunState
+    emit: Emit
 
-def augment_batch(x: np.ndarray, rng: np.random.Generator, erasing: float = 0.0) -> np.ndarray:
-    """One affine warp per face: flip, +-10 % shift and zoom, +-10 degree rotation.
-
-    Borders are reflected, as a face crop continues past its edge. ~9,000 faces/s. With ``erasing``
-    > 0, that fraction of the faces also get one rectangle (2-33 % of the face, aspect 0.3-3.3) filled
-    with noise (random erasing, Zhong et al. 2017): a hand, a scarf or glasses hide part of real faces,
-    and the network should not lean on any one region. Its random draws come after the warp's, so
-    ``erasing=0`` gives the same faces as before the option existed.
-    """
-    out = np.empty_like(x)
-    n = len(x)
-    angles = rng.uniform(-10.0, 10.0, n)
-    scales = rng.uniform(0.9, 1.1, n)
-    shifts = rng.uniform(-0.1, 0.1, (n, 2)) * INPUT_SIZE
-    flips = rng.random(n) < 0.5
-    center = (INPUT_SIZE / 2 - 0.5, INPUT_SIZE / 2 - 0.5)
-    for i in range(n):
-        m = cv2.getRotationMatrix2D(center, angles[i], scales[i])
-        m[:, 2] += shifts[i]
-        img = x[i, :, :, 0]
-        if flips[i]:
-            img = img[:, ::-1]
-        out[i, :, :, 0] = cv2.warpAffine(
-            np.ascontiguousarray(img),
-            m,
-            (INPUT_SIZE, INPUT_SIZE),
-            flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REFLECT_101,
+    def metadata(self, epochs: int) -> ModelMetadata:
+        return ModelMetadata(
+            arch=self.config.arch,
+            dataset=str(self.dataset.source),
+            split_sizes={"train": len(self.train), "validation": len(self.val)},
+            validation=self.val_desc,
+            best_val_accuracy=self.state.best_val_accuracy,
+            best_epoch=self.state.best_epoch,
+            epochs=epochs,
+            config=asdict(self.config),
         )
-    if erasing > 0:
-        erase = rng.random(n) < erasing
-        areas = rng.uniform(0.02, 0.33, n) * INPUT_SIZE**2
-        aspects = np.exp(rng.uniform(np.log(0.3), np.log(3.3), n))
-        corners = rng.random((n, 2))
-        for i in np.flatnonzero(erase):
-            h = min(round(float(np.sqrt(areas[i] * aspects[i]))), INPUT_SIZE)
-            w = min(round(float(np.sqrt(areas[i] / aspects[i]))), INPUT_SIZE)
-            top, left = int(corners[i, 0] * (INPUT_SIZE - h + 1)), int(corners[i, 1] * (INPUT_SIZE - w + 1))
-            out[i, top : top + h, left : left + w, 0] = rng.integers(0, 256, (h, w), dtype=np.uint8)
-    return out
 
 
 def class_weights(y: np.ndarray) -> np.ndarray:
@@ -163,50 +150,21 @@ def class_weights(y: np.ndarray) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def teacher_targets(models: list[str], x: np.ndarray) -> np.ndarray:
-    """The mean flip-averaged probabilities of ``models`` for faces ``x``: soft targets for distillation.
-
-    A student trained on these (mixed with the true labels) learns which wrong answers are nearly
-    right, e.g. that a face is Fear-or-Surprise, which one-hot labels of ambiguous FER2013 faces hide
-    (Hinton et al. 2015). An ensemble of models, each with its mirror image, is the better teacher; the
-    student keeps one model's cost.
-    """
-    from model.inference import make_predictor, predict_in_batches
-
-    probs = np.zeros((len(x), NUM_CLASSES), np.float32)
-    for path in models:
-        probs += predict_in_batches(make_predictor(load_model(path).model, tta=True), x)
-    return probs / max(len(models), 1)
-
-
-def _teacher_targets(run_dir: Path, config: TrainConfig, train: Split, emit: Emit) -> np.ndarray:
-    """The teachers' targets, computed at the start of a run and read back on resume."""
-    path = run_dir / TEACHER_TARGETS
-    if path.exists():
-        soft = np.load(path)
-        if soft.shape == (len(train), NUM_CLASSES):
-            return soft
-        log.warning("%s: shape %s does not fit %d training faces; computing it again", path, soft.shape, len(train))
-    started = time.monotonic()
-    soft = teacher_targets(config.teacher, train.x)
-    atomic_write(path, lambda tmp: np.save(tmp, soft))
-    emit({
-        "event": "teacher", "models": config.teacher, "seconds": time.monotonic() - started,
-        "train_accuracy": float((soft.argmax(1) == train.y).mean()), "mean_confidence": float(soft.max(1).mean()),
-    })  # fmt: skip
-    return soft
+def training_targets(train: Split, config: TrainConfig, soft: np.ndarray | None = None) -> np.ndarray:
+    """Each training face's target: its label, mixed with FER+ votes and the teachers' probabilities when asked."""
+    targets = np.eye(NUM_CLASSES, dtype=np.float32)[train.y]
+    if config.soft_labels:
+        targets = ferplus.mix_targets(train.y, ferplus.read_votes(config.soft_labels, TRAIN), config.soft_weight)
+    if soft is not None:
+        targets = (1.0 - config.teacher_weight) * targets + config.teacher_weight * soft.astype(np.float32)
+    return targets
 
 
 def _make_batches(train: Split, config: TrainConfig, soft: np.ndarray | None = None):
-    import keras
+    import keras  # lazily: importing model/ must not start TensorFlow
 
     weights = class_weights(train.y) if config.class_weight else None
-    targets = np.eye(NUM_CLASSES, dtype=np.float32)[train.y]
-    if config.soft_labels:
-        votes = ferplus.read_votes(config.soft_labels, TRAIN)
-        targets = ferplus.mix_targets(train.y, votes, config.soft_weight)
-    if soft is not None:
-        targets = (1.0 - config.teacher_weight) * targets + config.teacher_weight * soft.astype(np.float32)
+    targets = training_targets(train, config, soft)
 
     class Batches(keras.utils.PyDataset):
         """Seeded shuffle and augmentation per (epoch, batch), from uint8 faces in memory."""
@@ -236,75 +194,10 @@ def _make_batches(train: Split, config: TrainConfig, soft: np.ndarray | None = N
     return Batches()
 
 
-# ---------------------------------------------------------------------------- devices
-
-
-def configure_devices() -> tuple[Any, str]:
-    """Memory growth and mixed precision on GPUs; a MirroredStrategy over several.
-
-    Returns the ``tf.distribute`` strategy (an object whose ``scope()`` does nothing with
-    another Keras backend) and a human description of the devices.
-    """
+def _progress_callback(run: _Run, average: WeightAverage, batches, steps: int, should_stop: Callable[[], bool]):
     import keras
 
-    if keras.backend.backend() != "tensorflow":
-        return _NoStrategy(), _backend_devices(keras.backend.backend())
-    import tensorflow as tf
-
-    from model.engine import enable_memory_growth
-
-    gpus = tf.config.list_physical_devices("GPU")
-    enable_memory_growth(tf)
-    if gpus:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy(), f"{len(gpus)} GPUs (MirroredStrategy)"
-    if gpus:
-        return tf.distribute.get_strategy(), "GPU"
-    mirror_cpus = int(os.environ.get("EMOTION_LENS_MIRROR_CPUS", "0") or 0)
-    if mirror_cpus > 1:
-        # For tests: the multi-device code path, on logical CPU devices (set before TF starts).
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * mirror_cpus)
-        names = [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(names), f"{len(names)} CPUs (MirroredStrategy)"
-    return tf.distribute.get_strategy(), "CPU"
-
-
-class _NoStrategy:
-    """Stands in for ``tf.distribute``'s default strategy under another Keras backend (JAX)."""
-
-    def scope(self) -> contextlib.AbstractContextManager:
-        return contextlib.nullcontext()
-
-
-def _backend_devices(backend: str) -> str:
-    """E.g. "gpu (jax)": where another backend computes (in full precision; the net is small)."""
-    if backend == "jax":
-        import jax
-
-        return f"{jax.devices()[0].platform} (jax)"
-    return backend
-
-
-# ---------------------------------------------------------------------------- callbacks
-
-
-def _progress_callback(
-    emit: Emit,
-    average: WeightAverage,
-    run_dir: Path,
-    batches,
-    steps: int,
-    state: dict,
-    config: TrainConfig,
-    train: Split,
-    val: Split,
-    val_desc: str,
-    dataset: Dataset,
-    should_stop: Callable[[], bool],
-):
-    import keras
+    config, folder, state, emit = run.config, run.folder, run.state, run.emit
 
     class Progress(keras.callbacks.Callback):
         """Emits events, writes checkpoints and history, and stops early or on request."""
@@ -317,96 +210,53 @@ def _progress_callback(
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch_start = time.monotonic()
             batches.epoch = epoch  # seeds this epoch's shuffle and augmentation
-            emit({"event": "epoch_begin", "epoch": epoch + 1, "epochs": config.epochs, "steps": steps})
+            emit(ev.EpochBegin(epoch + 1, config.epochs, steps))
 
         def on_train_batch_end(self, batch, logs=None):
             now = time.monotonic()
             if should_stop():
                 self.model.stop_training = True
-                state["cancelled"] = True
+                state.cancelled = True
             if now - self._last_batch_emit >= 0.5 or batch + 1 == steps:
                 self._last_batch_emit = now
                 logs = logs or {}
-                emit({
-                    "event": "batch", "epoch": batches.epoch + 1, "epochs": config.epochs, "batch": batch + 1,
-                    "steps": steps, "loss": float(logs.get("loss", float("nan"))),
-                    "accuracy": float(logs.get("accuracy", float("nan"))),
-                    "elapsed": now - self._epoch_start,
-                })  # fmt: skip
+                emit(ev.Batch(batches.epoch + 1, config.epochs, batch + 1, steps, float(logs.get("loss", math.nan)),
+                              float(logs.get("accuracy", math.nan)), now - self._epoch_start))  # fmt: skip
 
         def on_epoch_end(self, epoch, logs=None):
-            if state.get("cancelled"):
+            if state.cancelled:
                 return  # a partial epoch is not an epoch: keep the last complete checkpoint
             logs = dict(logs or {})
-            row = {
-                "epoch": epoch + 1,
-                "loss": float(logs.get("loss", float("nan"))),
-                "accuracy": float(logs.get("accuracy", float("nan"))),
-                "val_loss": float(logs.get("val_loss", float("nan"))),
-                "val_accuracy": float(logs.get("val_accuracy", float("nan"))),
-                "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-                "seconds": time.monotonic() - self._epoch_start,
-            }
-            state["history"].append(row)
-            improved = row["val_accuracy"] > state["best_val_accuracy"]
+            improved = float(logs.get("val_accuracy", math.nan)) > state.best_val_accuracy
             if improved:
-                state["best_val_accuracy"] = row["val_accuracy"]
-                state["best_epoch"] = epoch + 1
-                meta = _metadata(config, dataset, train, val, val_desc, state, epoch + 1)
-                save_model(self.model, run_dir / "best.keras", meta)
+                state.best_val_accuracy = float(logs["val_accuracy"])
+                state.best_epoch = epoch + 1
+            done = ev.Epoch(
+                epoch + 1, config.epochs, float(logs.get("loss", math.nan)), float(logs.get("accuracy", math.nan)),
+                float(logs.get("val_loss", math.nan)), float(logs.get("val_accuracy", math.nan)),
+                float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+                time.monotonic() - self._epoch_start, state.best_val_accuracy,
+            )  # fmt: skip
+            state.history.append(done.history_row())
+            if improved:
+                meta = run.metadata(epoch + 1)
+                save_model(self.model, folder.best, meta)
                 if config.averaging_start():  # best.keras may become the average at the end: keep the epoch too
-                    save_model(self.model, run_dir / BEST_EPOCH, meta)
-            state["epoch"] = epoch + 1
-            save_model(self.model, run_dir / "last.keras", None, include_optimizer=True)
-            _write_history(run_dir / "history.csv", state["history"])
-            atomic_write_json(run_dir / "state.json", {k: v for k, v in state.items() if k != "cancelled"})
+                    save_model(self.model, folder.best_epoch, meta)
+            state.epoch = epoch + 1
+            save_model(self.model, folder.last, None, include_optimizer=True)
+            write_history(folder.history, state.history)
+            state.save(folder.state)
             if config.averaging_start() and epoch + 1 >= config.averaging_start():
                 average.add(self.model.get_weights(), epoch + 1)
-                average.save(run_dir / AVERAGE_STATE)
-            emit({"event": "epoch", "epochs": config.epochs, **row, "best_val_accuracy": state["best_val_accuracy"]})
-            emit(
-                {
-                    "event": "checkpoint",
-                    "epoch": epoch + 1,
-                    "path": str(run_dir / "last.keras"),
-                    "best": improved,
-                    "best_path": str(run_dir / "best.keras"),
-                    "val_accuracy": row["val_accuracy"],
-                }
-            )
-            if config.patience and epoch + 1 - state["best_epoch"] >= config.patience:
-                state["stopped_early"] = True
+                average.save(folder.average_state)
+            emit(done)
+            emit(ev.Checkpoint(epoch + 1, str(folder.last), improved, str(folder.best), done.val_accuracy))
+            if config.patience and epoch + 1 - state.best_epoch >= config.patience:
+                state.stopped_early = True
                 self.model.stop_training = True
 
     return Progress()
-
-
-def _write_history(path: Path, history: list[dict[str, float]]) -> None:
-    def write(tmp: Path) -> None:
-        with tmp.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(history[0]))
-            writer.writeheader()
-            writer.writerows(history)
-
-    atomic_write(path, write)
-
-
-def _metadata(
-    config: TrainConfig, dataset: Dataset, train: Split, val: Split, val_desc: str, state: dict, epochs: int
-) -> ModelMetadata:
-    return ModelMetadata(
-        arch=config.arch,
-        dataset=str(dataset.source),
-        split_sizes={"train": len(train), "validation": len(val)},
-        validation=val_desc,
-        best_val_accuracy=state["best_val_accuracy"],
-        best_epoch=state["best_epoch"],
-        epochs=epochs,
-        config=asdict(config),
-    )
-
-
-# ---------------------------------------------------------------------------- training
 
 
 def _build(config: TrainConfig, steps: int, strategy):
@@ -455,160 +305,120 @@ def train(
     ``compare`` is a model (the one in use) to evaluate on the same validation split at
     the end, so the new model can be judged against it on equal terms.
 
-    ``emit`` receives progress events (dicts with an ``event`` key). ``should_stop`` is
-    polled after every batch; when it returns True the run stops after that batch,
-    keeps its last complete-epoch checkpoint and raises :class:`TrainingCancelled`.
+    ``emit`` receives :mod:`model.events` objects. ``should_stop`` is polled after every batch;
+    when it returns True the run stops after that batch, keeps its last complete-epoch
+    checkpoint and raises :class:`TrainingCancelled`.
     """
     import keras
 
     emit = emit or (lambda event: None)
-    if config.teacher and not 0.0 <= config.teacher_weight <= 1.0:
-        raise ValueError(f"--teacher-weight {config.teacher_weight:g} is not between 0 and 1")
-    if config.soft_labels and not 0.0 <= config.soft_weight <= 1.0:
-        raise ValueError(f"--soft-weight {config.soft_weight:g} is not between 0 and 1")
-    run_dir = Path(config.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    for flag, weight, option in ((config.teacher, config.teacher_weight, "--teacher-weight"),
+                                 (config.soft_labels, config.soft_weight, "--soft-weight")):  # fmt: skip
+        if flag and not 0.0 <= weight <= 1.0:
+            raise ValueError(f"{option} {weight:g} is not between 0 and 1")
+    folder = RunDir(Path(config.out))
+    folder.path.mkdir(parents=True, exist_ok=True)
     dataset = dataset or load_dataset(config.data, skip_bad=config.skip_bad)
     train_split, val_split, val_desc = train_val_splits(dataset, val_fraction=config.val_fraction, seed=config.seed)
+    if config.soft_labels:  # a votes file that does not fit fails now, not after the model is built
+        training_targets(train_split, config)
     strategy, device = configure_devices()
     keras.utils.set_random_seed(config.seed)
     steps = math.ceil(len(train_split) / config.batch_size)
 
-    atomic_write_json(run_dir / "config.json", asdict(config))  # a resume may change --epochs or --average-from
+    atomic_write_json(folder.config, asdict(config))  # a resume may change --epochs or --average-from
     if resume:
-        state = json.loads((run_dir / "state.json").read_text())
+        state = RunState.load(folder.state)
         with strategy.scope():
-            model = load_model(run_dir / "last.keras", compile=True).model
+            model = load_model(folder.last, compile=True).model
     else:
-        state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "history": [], "stopped_early": False}
+        state = RunState()
         model = _build(config, steps, strategy)
+    run = _Run(config, folder, dataset, train_split, val_split, val_desc, state, emit)
 
-    emit({
-        "event": "start", "run_dir": str(run_dir), "epochs": config.epochs, "initial_epoch": state["epoch"],
-        "steps": steps, "train_size": len(train_split), "val_size": len(val_split), "validation": val_desc,
-        "device": device, "arch": config.arch, "params": int(model.count_params()),
-        "skipped": dataset.skipped,
-    })  # fmt: skip
+    emit(ev.Start(str(folder), config.epochs, state.epoch, steps, len(train_split), len(val_split), val_desc, device,
+                  config.arch, int(model.count_params()), dataset.skipped))  # fmt: skip
     average = WeightAverage()
-    if resume and (run_dir / AVERAGE_STATE).exists():
-        average = WeightAverage.load(run_dir / AVERAGE_STATE)
-        if average.last_epoch < state["epoch"]:  # killed between state.json and average.npz
-            log.warning("%s: the weight average misses epochs %d-%d", run_dir, average.last_epoch + 1, state["epoch"])
-    soft = _teacher_targets(run_dir, config, train_split, emit) if config.teacher else None
+    if resume and folder.average_state.exists():
+        average = WeightAverage.load(folder.average_state)
+        if average.last_epoch < state.epoch:  # killed between state.json and average.npz
+            log.warning("%s: the weight average misses epochs %d-%d", folder, average.last_epoch + 1, state.epoch)
+    soft = saved_teacher_targets(folder.teacher, config.teacher, train_split, emit) if config.teacher else None
     batches = _make_batches(train_split, config, soft)
-    progress = _progress_callback(
-        emit, average, run_dir, batches, steps, state, config, train_split, val_split, val_desc, dataset, should_stop
-    )
-    if state["epoch"] < config.epochs and not state.get("stopped_early"):
+    if state.epoch < config.epochs and not state.stopped_early:
         model.fit(
             batches,
             validation_data=(val_split.x.astype(np.float32), np.eye(NUM_CLASSES, dtype=np.float32)[val_split.y]),
             validation_batch_size=256,
             epochs=config.epochs,
-            initial_epoch=state["epoch"],
-            callbacks=[progress],
+            initial_epoch=state.epoch,
+            callbacks=[_progress_callback(run, average, batches, steps, should_stop)],
             verbose=0,
         )
-    if state.get("cancelled"):
-        emit({"event": "cancelled", "epoch": state["epoch"], "run_dir": str(run_dir)})
-        raise TrainingCancelled(f"cancelled; {run_dir} holds epoch {state['epoch']} and resumes from there")
+    if state.cancelled:
+        emit(ev.Cancelled(state.epoch, str(folder)))
+        raise TrainingCancelled(f"cancelled; {folder} holds epoch {state.epoch} and resumes from there")
 
     if average.count:
-        _finish_average(model, average, run_dir, state, config, dataset, train_split, val_split, val_desc, emit)
-    best = run_dir / "best.keras"
+        _finish_average(model, average, run)
     metrics = compared = None
-    if best.exists():
-        metrics = evaluate_model(best, val_split)
+    if folder.best.exists():
+        metrics = evaluate_model(folder.best, val_split)
         report = {"split": val_desc, **metrics.to_dict()}
         if compare:
             compared = evaluate_model(Path(compare), val_split)
             report["compared_with"] = {"model": str(compare), "accuracy": compared.accuracy}
-        atomic_write_json(run_dir / "metrics.json", report)
-        write_plots(run_dir, state["history"], metrics)
-    averaged = state.get("average", {}) if average.count else {}
+        atomic_write_json(folder.metrics, report)
+        write_plots(folder.path, state.history, metrics)
+    averaged = state.average if average.count and state.average else {}
     result = TrainResult(
-        run_dir,
-        best,
-        averaged["val_accuracy"] if averaged.get("best") else state["best_val_accuracy"],
-        averaged["epochs"][1] if averaged.get("best") else state["best_epoch"],
-        state["epoch"],
-        bool(state.get("stopped_early")),
+        folder.path,
+        folder.best,
+        averaged["val_accuracy"] if averaged.get("best") else state.best_val_accuracy,
+        averaged["epochs"][1] if averaged.get("best") else state.best_epoch,
+        state.epoch,
+        state.stopped_early,
         metrics,
-        state["history"],
+        state.history,
     )
-    emit(
-        {
-            "event": "done",
-            "run_dir": str(run_dir),
-            "best_model": str(best),
-            "best_val_accuracy": result.best_val_accuracy,
-            "best_epoch": result.best_epoch,
-            "epochs_run": result.epochs_run,
-            "stopped_early": result.stopped_early,
-            "metrics": str(run_dir / "metrics.json"),
-            "accuracy": metrics.accuracy if metrics else None,
-            "compare_model": str(compare) if compare else None,
-            "compare_accuracy": compared.accuracy if compared else None,
-        }
-    )
+    emit(ev.Done(str(folder), str(folder.best), result.best_val_accuracy, result.best_epoch, result.epochs_run,
+                 result.stopped_early, str(folder.metrics), metrics.accuracy if metrics else None,
+                 str(compare) if compare else None, compared.accuracy if compared else None))  # fmt: skip
     return result
 
 
-def _finish_average(
-    model,
-    average: WeightAverage,
-    run_dir: Path,
-    state: dict,
-    config: TrainConfig,
-    dataset: Dataset,
-    train: Split,
-    val: Split,
-    val_desc: str,
-    emit: Emit,
-) -> None:
+def _finish_average(model, average: WeightAverage, run: _Run) -> None:
     """Turn the weight average into ``average.keras``; make it ``best.keras`` if it beats the best epoch."""
     from model.inference import make_predictor, predict_in_batches
 
-    emit({"event": "average_begin", "epochs": [average.first_epoch, average.last_epoch], "count": average.count})
+    folder, state = run.folder, run.state
+    epochs = [average.first_epoch, average.last_epoch]
+    run.emit(ev.AverageBegin(epochs, average.count))
     started = time.monotonic()
-    averaged = averaged_model(model, average, train.x, seed=config.seed)
-    accuracy = compute_metrics(val.y, predict_in_batches(make_predictor(averaged), val.x).argmax(1)).accuracy
-    meta = _metadata(config, dataset, train, val, val_desc, state, state["epoch"])
-    meta.averaged_epochs = [average.first_epoch, average.last_epoch]
+    averaged = averaged_model(model, average, run.train.x, seed=run.config.seed)
+    accuracy = compute_metrics(run.val.y, predict_in_batches(make_predictor(averaged), run.val.x).argmax(1)).accuracy
+    meta = run.metadata(state.epoch)
+    meta.averaged_epochs = epochs
     meta.best_val_accuracy, meta.best_epoch = accuracy, average.last_epoch
-    save_model(averaged, run_dir / "average.keras", meta)
-    best, single = run_dir / "best.keras", run_dir / BEST_EPOCH
-    if best.exists() and not single.exists():
-        copy_model(best, single)  # a run started without --average-from has only best.keras
-    better = accuracy > state["best_val_accuracy"]  # the best single epoch's
+    save_model(averaged, folder.average, meta)
+    if folder.best.exists() and not folder.best_epoch.exists():
+        copy_model(folder.best, folder.best_epoch)  # a run started without --average-from has only best.keras
+    better = accuracy > state.best_val_accuracy  # the best single epoch's
     if better:
-        save_model(averaged, best, meta)
-    elif single.exists():
-        copy_model(single, best)  # a resumed run's earlier average may have been there
-    state["average"] = {"epochs": [average.first_epoch, average.last_epoch], "count": average.count,
-                        "val_accuracy": accuracy, "best": better}  # fmt: skip
-    atomic_write_json(run_dir / "state.json", {k: v for k, v in state.items() if k != "cancelled"})
-    emit({"event": "average", "epochs": [average.first_epoch, average.last_epoch], "count": average.count,
-          "val_accuracy": accuracy, "best": better, "seconds": time.monotonic() - started})  # fmt: skip
-
-
-def read_history(path: Path) -> list[dict[str, float]]:
-    """The rows of a run's ``history.csv`` (empty when there is none yet)."""
-    if not Path(path).exists():
-        return []
-    with Path(path).open(newline="") as fh:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        save_model(averaged, folder.best, meta)
+    elif folder.best_epoch.exists():
+        copy_model(folder.best_epoch, folder.best)  # a resumed run's earlier average may have been there
+    state.average = {"epochs": epochs, "count": average.count, "val_accuracy": accuracy, "best": better}
+    state.save(folder.state)
+    run.emit(ev.Average(epochs, average.count, accuracy, better, time.monotonic() - started))
 
 
 def read_config(run_dir: Path) -> TrainConfig:
-    path = Path(run_dir) / "config.json"
-    if not path.exists() or not (Path(run_dir) / "state.json").exists():
+    folder = RunDir(run_dir)
+    if not folder.resumable:
         raise FileNotFoundError(f"{run_dir}: not a resumable run folder (no config.json/state.json)")
-    data = json.loads(path.read_text())
+    data = json.loads(folder.config.read_text())
     return TrainConfig(**{k: v for k, v in data.items() if k in TrainConfig.__dataclass_fields__})
-
-
-# ---------------------------------------------------------------------------- evaluation and reports
 
 
 def evaluate_model(model_path: Path, split: Split, *, tta: bool | None = None, device: str = "auto") -> Metrics:
@@ -621,106 +431,3 @@ def evaluate_model(model_path: Path, split: Split, *, tta: bool | None = None, d
 
     probs = predict_in_batches(load_predictor(model_path, device=device, tta=tta), split.x)
     return compute_metrics(split.y, probs.argmax(axis=1))
-
-
-def write_plots(run_dir: Path, history: list[dict[str, float]], metrics: Metrics) -> None:
-    """``curves.png`` (loss and accuracy per epoch) and ``confusion.png`` (row-normalised)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    if history:
-        fig = Figure(figsize=(10, 4), dpi=100)
-        ax_loss, ax_acc = fig.subplots(1, 2)
-        epochs = [h["epoch"] for h in history]
-        for key, ax in (("loss", ax_loss), ("accuracy", ax_acc)):
-            ax.plot(epochs, [h[key] for h in history], label="train")
-            ax.plot(epochs, [h[f"val_{key}"] for h in history], label="validation")
-            ax.set_xlabel("epoch")
-            ax.set_title(key)
-            ax.grid(alpha=0.3)
-            ax.legend()
-        fig.tight_layout()
-        atomic_write(run_dir / "curves.png", lambda tmp: fig.savefig(tmp, format="png"))
-
-    cm = np.asarray(metrics.confusion, float)
-    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    fig = Figure(figsize=(6.5, 5.5), dpi=100)
-    ax = fig.subplots()
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(NUM_CLASSES), LABELS, rotation=45, ha="right")
-    ax.set_yticks(range(NUM_CLASSES), LABELS)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"accuracy {metrics.accuracy:.1%} (n={metrics.n})")
-    for i in range(NUM_CLASSES):
-        for j in range(NUM_CLASSES):
-            ax.text(
-                j,
-                i,
-                f"{norm[i, j]:.2f}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if norm[i, j] > 0.5 else "black",
-            )
-    fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    atomic_write(run_dir / "confusion.png", lambda tmp: fig.savefig(tmp, format="png"))
-
-
-class ProgressPrinter:
-    """A human progress bar on a terminal stream (one line per epoch when not a terminal)."""
-
-    def __init__(self, stream: IO[str] = sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.t0 = time.monotonic()
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        kind = event["event"]
-        if kind == "start":
-            self.stream.write(
-                f"training {event['arch']} ({event['params']:,} params) on {event['device']}: "
-                f"{event['train_size']} faces, validation {event['val_size']} ({event['validation']}), "
-                f"epochs {event['initial_epoch'] + 1}-{event['epochs']}, {event['steps']} steps each\n"
-            )
-        elif kind == "batch" and self.tty:
-            frac = event["batch"] / event["steps"]
-            bar = "#" * int(frac * 30)
-            eta = event["elapsed"] / max(frac, 1e-9) * (1 - frac)
-            self.stream.write(
-                f"\repoch {event['epoch']}/{event['epochs']} [{bar:<30}] {event['batch']}/{event['steps']} "
-                f"loss {event['loss']:.4f} acc {event['accuracy']:.4f} eta {eta:4.0f}s "
-            )
-        elif kind == "epoch":
-            prefix = "\r" if self.tty else ""
-            self.stream.write(
-                f"{prefix}epoch {event['epoch']}/{event['epochs']} loss {event['loss']:.4f} acc {event['accuracy']:.4f}"
-                f" val_loss {event['val_loss']:.4f} val_acc {event['val_accuracy']:.4f} lr {event['lr']:.5f}"
-                f" {event['seconds']:.0f}s (best {event['best_val_accuracy']:.4f})".ljust(110)
-                + "\n"
-            )
-        elif kind == "teacher":
-            self.stream.write(
-                f"teacher targets from {len(event['models'])} model(s) in {event['seconds']:.0f} s: "
-                f"{event['train_accuracy']:.2%} of the training faces right, mean confidence "
-                f"{event['mean_confidence']:.2f}\n"
-            )
-        elif kind == "average_begin":
-            first, last = event["epochs"]
-            self.stream.write(
-                f"averaging the weights of epochs {first}-{last}, measuring batch-norm statistics again\n"
-            )
-        elif kind == "average":
-            first, last = event["epochs"]
-            verdict = "the best model" if event["best"] else "not better than the best epoch"
-            line = f"average of epochs {first}-{last}: val_acc {event['val_accuracy']:.4f} ({verdict})"
-            self.stream.write(f"{line} {event['seconds']:.0f}s\n")
-        elif kind == "done":
-            self.stream.write(
-                f"done: best validation accuracy {event['best_val_accuracy']:.4f} at epoch {event['best_epoch']}; "
-                f"model {event['best_model']}\n"
-            )
-        self.stream.flush()

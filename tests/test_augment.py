@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.training import augment_batch
+from model.augment import augment_batch
 
 
 def faces(n: int = 32) -> np.ndarray:

@@ -9,6 +9,7 @@ import pytest
 
 from model.averaging import WeightAverage, reestimate_batch_norm
 from model.checkpoint import load_model
+from model.events import Average
 from model.training import TrainConfig, train
 
 
@@ -70,18 +71,18 @@ def test_average_from_survives_resume_and_is_kept_only_when_better(tiny_csv, tmp
     for mean, a, b in zip(average.weights, epoch2, epoch3, strict=True):
         np.testing.assert_allclose(mean, (a.astype(np.float64) + b) / 2, rtol=1e-6, atol=1e-7)
 
-    done = next(e for e in events if e["event"] == "average")
-    assert done["epochs"] == [2, 3] and done["count"] == 2
+    done = next(e for e in events if isinstance(e, Average))
+    assert done.epochs == [2, 3] and done.count == 2
     averaged = load_model(run / "average.keras")
     assert averaged.metadata.averaged_epochs == [2, 3]
-    assert averaged.metadata.best_val_accuracy == pytest.approx(done["val_accuracy"])
+    assert averaged.metadata.best_val_accuracy == pytest.approx(done.val_accuracy)
     state = json.loads((run / "state.json").read_text())
-    expected = {"epochs": [2, 3], "count": 2, "val_accuracy": done["val_accuracy"], "best": done["best"]}
+    expected = {"epochs": [2, 3], "count": 2, "val_accuracy": done.val_accuracy, "best": done.best}
     assert state["average"] == expected
     best, single = load_model(run / "best.keras").metadata, load_model(run / "best_epoch.keras").metadata
     assert single.averaged_epochs == [] and single.best_epoch == state["best_epoch"]
-    if done["val_accuracy"] > state["best_val_accuracy"]:
-        assert done["best"] and best.averaged_epochs == [2, 3]
+    if done.val_accuracy > state["best_val_accuracy"]:
+        assert done.best and best.averaged_epochs == [2, 3]
     else:
-        assert not done["best"] and best.averaged_epochs == [] and best.best_epoch == state["best_epoch"]
+        assert not done.best and best.averaged_epochs == [] and best.best_epoch == state["best_epoch"]
     assert json.loads((run / "config.json").read_text())["epochs"] == 3  # the resume's --epochs is kept

@@ -9,7 +9,10 @@ import pytest
 
 from model.checkpoint import load_model
 from model.data import TRAIN, load_dataset
-from model.training import TEACHER_TARGETS, TrainConfig, _make_batches, teacher_targets, train
+from model.distill import teacher_targets
+from model.events import Teacher
+from model.rundir import RunDir
+from model.training import TrainConfig, _make_batches, train
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +38,12 @@ def test_distilled_run_mixes_targets_and_reads_them_back_on_resume(tiny_csv, tmp
     events: list[dict] = []
     config.epochs = 1
     train(config, emit=events.append)
-    saved = tmp_path / "s" / TEACHER_TARGETS
+    saved = RunDir(tmp_path / "s").teacher
     soft = np.load(saved)
     train_split = load_dataset(tiny_csv).split(TRAIN)
     np.testing.assert_allclose(soft, teacher_targets([str(teacher.best_model)], train_split.x), atol=1e-6)
-    (teacher_event,) = [e for e in events if e["event"] == "teacher"]
-    assert teacher_event["train_accuracy"] == pytest.approx(float((soft.argmax(1) == train_split.y).mean()))
+    (teacher_event,) = [e for e in events if isinstance(e, Teacher)]
+    assert teacher_event.train_accuracy == pytest.approx(float((soft.argmax(1) == train_split.y).mean()))
 
     batches = _make_batches(train_split, config, soft)
     x, targets = batches[0]
@@ -54,5 +57,5 @@ def test_distilled_run_mixes_targets_and_reads_them_back_on_resume(tiny_csv, tmp
     config.epochs = 2
     events.clear()
     result = train(config, resume=True, emit=events.append)
-    assert result.epochs_run == 2 and not [e for e in events if e["event"] == "teacher"]
+    assert result.epochs_run == 2 and not [e for e in events if isinstance(e, Teacher)]
     assert json.loads((tmp_path / "s" / "config.json").read_text())["teacher"] == [str(teacher.best_model)]

@@ -14,6 +14,7 @@ import pytest
 from conftest import ROOT
 
 from model.checkpoint import load_model
+from model.events import VERSION, from_json
 from model.training import TrainConfig, TrainingCancelled, train
 
 pytestmark = pytest.mark.slow
@@ -35,7 +36,7 @@ def test_train_two_epochs_writes_run_folder(tiny_csv, tmp_path):
                  "metrics.json", "curves.png", "confusion.png", "average.npz", "average.keras",
                  "best_epoch.keras"):  # fmt: skip
         assert (run / name).exists(), name
-    kinds = [e["event"] for e in events]
+    kinds = [e.kind for e in events]
     assert kinds.index("average_begin") < kinds.index("average") < kinds.index("done")
     assert kinds[0] == "start" and kinds[-1] == "done"
     assert kinds.count("epoch") == 2 and kinds.count("checkpoint") == 2 and "batch" in kinds
@@ -80,6 +81,7 @@ def test_kill_and_resume_continues_epochs_and_optimizer(tiny_csv, tmp_path):
     done = run_cli("train", "--resume", run, "--progress-jsonl", "-")
     assert done.returncode == 0, done.stderr[-2000:]
     events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert all(e["version"] == VERSION and from_json(json.dumps(e)).to_dict() == e for e in events)  # the protocol
     assert events[0]["event"] == "start" and events[0]["initial_epoch"] == killed_at
     epochs = [e["epoch"] for e in events if e["event"] == "epoch"]
     assert epochs == list(range(killed_at + 1, 4))
@@ -159,10 +161,23 @@ def test_bad_input_is_one_line_error_without_traceback(tiny_csv, tmp_path, args,
         assert json.loads(out.stdout.splitlines()[-1])["event"] == "error"
 
 
-def test_help_explains_every_option():
-    for command in ("train", "evaluate"):
-        out = run_cli(command, "--help", check=True)
-        assert "--data" in out.stdout and "default" in out.stdout
+def test_help_explains_every_option_and_shows_the_training_defaults():
+    from train_emotion import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # argparse keeps sub-parsers here
+    assert set(commands) == {"train", "evaluate", "export", "explain"}
+    for name, sub in commands.items():
+        for action in sub._actions:
+            assert action.help and len(action.help) > 10, (name, action.dest)  # every option says what it does
+    train_parser = commands["train"]
+    defaults = TrainConfig(data="", out="")
+    for action in train_parser._actions:  # argparse's defaults are TrainConfig's: one source
+        if action.dest in defaults.__dataclass_fields__ and action.default is not None and action.dest != "teacher":
+            assert action.default == getattr(defaults, action.dest), action.dest
+    assert "(default 64)" in train_parser.format_help() and "(default 30)" in train_parser.format_help()
+    out = run_cli("train", "--help", check=True)
+    assert "--soft-labels" in out.stdout and "--teacher-weight" in out.stdout
 
 
 def test_evaluate_detect_cuts_faces_as_the_app_does_and_counts_misses(tmp_path):

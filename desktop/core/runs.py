@@ -1,13 +1,12 @@
 """Trained models on disk: the shipped one and every finished Retrain run (Qt-free).
 
-A run folder (written by ``train_emotion.py train``) is *finished* when it holds
-``best.keras`` and ``metrics.json``; one with ``state.json`` but no ``metrics.json``
-was cancelled or killed and can be resumed.
+A run folder (written by ``train_emotion.py train``, laid out by :class:`model.rundir.RunDir`) is
+*finished* when it holds ``best.keras`` and ``metrics.json``; one with ``state.json`` but no
+``metrics.json`` was cancelled or killed and can be resumed.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from desktop.core.resources import resource_path
 from model.checkpoint import SHIPPED_MODEL, ModelLoadError, read_metadata
+from model.rundir import RunDir
 from model.userdata import runs_dir
 
 
@@ -40,7 +40,7 @@ def _entry(path: Path, name: str, shipped: bool) -> ModelEntry | None:
     except ModelLoadError:  # unreadable metadata: list the model without it
         meta = None
     accuracy = None
-    metrics = path.parent / "metrics.json"
+    metrics = RunDir(path.parent).metrics
     if metrics.exists():
         try:
             accuracy = float(json.loads(metrics.read_text())["accuracy"])
@@ -64,7 +64,8 @@ def same_file(a: str | Path | None, b: str | Path | None) -> bool:
 def model_display_name(path: str | Path) -> str:
     """A short name for the status bar: the file name, or "Run <folder>" for a Retrain run's model."""
     path = Path(path)
-    if not same_file(path, SHIPPED_MODEL) and path.name in ("best.keras", "last.keras"):
+    run = RunDir(path.parent)
+    if not same_file(path, SHIPPED_MODEL) and path in (run.best, run.last):
         return f"Run {path.parent.name}"
     return path.name
 
@@ -82,8 +83,9 @@ def finished_runs(root: Path | None = None) -> list[ModelEntry]:
         return []
     entries = []
     for run in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
-        if (run / "best.keras").is_file() and (run / "metrics.json").is_file():
-            entry = _entry(run / "best.keras", model_display_name(run / "best.keras"), shipped=False)
+        folder = RunDir(run)
+        if folder.best.is_file() and folder.finished:
+            entry = _entry(folder.best, model_display_name(folder.best), shipped=False)
             if entry:
                 entries.append(entry)
     return entries
@@ -99,18 +101,12 @@ def resumable_runs(root: Path | None = None) -> list[Path]:
     root = root or runs_dir()
     if not root.is_dir():
         return []
-    runs = [r for r in root.iterdir() if (r / "state.json").is_file() and not (r / "metrics.json").is_file()]
+    runs = [r for r in root.iterdir() if RunDir(r).state.is_file() and not RunDir(r).finished]
     return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def new_run_dir(root: Path | None = None) -> Path:
-    root = root or runs_dir()
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path, i = root / stamp, 1
-    while path.exists():
-        i += 1
-        path = root / f"{stamp}-{i}"
-    return path
+    return RunDir.new(root or runs_dir()).path
 
 
 def trainer_command(args: list[str]) -> tuple[str, list[str]]:

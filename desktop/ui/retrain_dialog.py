@@ -8,7 +8,6 @@ user presses **Use this model** after a finished run.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -38,7 +37,9 @@ from PySide6.QtWidgets import (
 
 from desktop.core.runs import new_run_dir, trainer_command
 from desktop.ui.curves import CurvesWidget
-from model.training import read_history
+from model import events
+from model.reports import read_history
+from model.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class RetrainDialog(QDialog):
         self._check.failed.connect(self._on_check_failed)
         self._stdout_buffer = b""
         self._cancelling = False
-        self._done_event: dict | None = None
+        self._done_event: events.Done | None = None
         self._error_message: str | None = None
         self._started_at = 0.0
         self._plan = {"epochs": 1, "initial": 0, "steps": 1}
@@ -184,7 +185,7 @@ class RetrainDialog(QDialog):
         self.start_btn.setEnabled(state in ("valid", "finished", "failed", "cancelled") and self.valid_path is not None)
         self.cancel_btn.setEnabled(running)
         self.resume_btn.setEnabled(
-            state in ("cancelled", "failed") and self.run_dir is not None and (self.run_dir / "state.json").exists()
+            state in ("cancelled", "failed") and self.run_dir is not None and RunDir(self.run_dir).state.exists()
         )
         self.use_btn.setEnabled(state == "finished" and self.best_model is not None and self.best_model.exists())
         for w in (self.data_edit, self.epochs, self.batch_size, self.start_from, self.lr, self.augment):
@@ -312,11 +313,12 @@ class RetrainDialog(QDialog):
             if not line:
                 continue
             try:
-                event = json.loads(line)
-            except ValueError:
+                event = events.from_json(line)
+            except (ValueError, TypeError):  # not an event: a line the trainer printed
                 self._append_log(line)
                 continue
-            self.handle_event(event)
+            if event is not None:  # None: a kind of event this app does not know (a newer trainer)
+                self.handle_event(event)
 
     def _read_stderr(self) -> None:
         text = bytes(self.process.readAllStandardError()).decode("utf-8", "replace")
@@ -325,38 +327,38 @@ class RetrainDialog(QDialog):
             if line.strip() and not line.startswith(("I0000", "E0000", "W0000", "WARNING: All log")):
                 self._append_log(line.rstrip())
 
-    def handle_event(self, event: dict) -> None:
-        kind = event.get("event")
-        if kind == "start":
-            self._plan = {"epochs": event["epochs"], "initial": event["initial_epoch"], "steps": event["steps"]}
-            self.run_dir = Path(event["run_dir"])
-            if event["initial_epoch"]:
-                self.curves.set_history(read_history(self.run_dir / "history.csv"))
-            self._append_log(
-                f"Training on {event['device']}: {event['train_size']} faces, validation "
-                f"{event['val_size']} ({event['validation']}), epochs {event['initial_epoch'] + 1}–{event['epochs']}"
-            )
-        elif kind == "batch":
-            self._progress(event["epoch"], event["batch"])
-        elif kind == "epoch":
-            self.curves.add_epoch(event)
-            self._progress(event["epoch"], self._plan["steps"])
-            self._append_log(
-                f"epoch {event['epoch']}/{event['epochs']}: loss {event['loss']:.3f}, accuracy "
-                f"{event['accuracy']:.1%}, validation {event['val_accuracy']:.1%}"
-            )
-        elif kind == "average_begin":
-            first, last = event["epochs"]
-            self._append_log(f"Averaging the weights of epochs {first}–{last}…")
-        elif kind == "average":
-            first, last = event["epochs"]
-            verdict = "kept as the run's best model" if event["best"] else "not better than the best epoch"
-            self._append_log(f"Average of epochs {first}–{last}: validation {event['val_accuracy']:.1%} ({verdict})")
-        elif kind == "done":
-            self._done_event = event
-        elif kind == "error":
-            self._error_message = event.get("message", "unknown error")
-            self._append_log(f"error: {self._error_message}")
+    def handle_event(self, event: events.Event) -> None:
+        match event:
+            case events.Start():
+                self._plan = {"epochs": event.epochs, "initial": event.initial_epoch, "steps": event.steps}
+                self.run_dir = Path(event.run_dir)
+                if event.initial_epoch:
+                    self.curves.set_history(read_history(RunDir(self.run_dir).history))
+                self._append_log(
+                    f"Training on {event.device}: {event.train_size} faces, validation {event.val_size} "
+                    f"({event.validation}), epochs {event.initial_epoch + 1}–{event.epochs}"
+                )
+            case events.Batch():
+                self._progress(event.epoch, event.batch)
+            case events.Epoch():
+                self.curves.add_epoch(event.history_row())
+                self._progress(event.epoch, self._plan["steps"])
+                self._append_log(
+                    f"epoch {event.epoch}/{event.epochs}: loss {event.loss:.3f}, accuracy {event.accuracy:.1%}, "
+                    f"validation {event.val_accuracy:.1%}"
+                )
+            case events.AverageBegin():
+                first, last = event.epochs
+                self._append_log(f"Averaging the weights of epochs {first}–{last}…")
+            case events.Average():
+                first, last = event.epochs
+                verdict = "kept as the run's best model" if event.best else "not better than the best epoch"
+                self._append_log(f"Average of epochs {first}–{last}: validation {event.val_accuracy:.1%} ({verdict})")
+            case events.Done():
+                self._done_event = event
+            case events.Error():
+                self._error_message = event.message or "unknown error"
+                self._append_log(f"error: {self._error_message}")
 
     def _progress(self, epoch: int, batch: int) -> None:
         plan = self._plan
@@ -379,7 +381,7 @@ class RetrainDialog(QDialog):
     def _on_finished(self, exit_code: int, exit_status: QProcess.ExitStatus) -> None:
         self._read_stdout()
         if self._cancelling:
-            epoch = _epochs_done(self.run_dir)
+            epoch = RunDir(self.run_dir).epochs_done() if self.run_dir else 0
             self.result_label.setText(
                 f"Cancelled. The run keeps {epoch} finished epoch(s); <b>Resume</b> continues it. "
                 "The model in use is unchanged."
@@ -405,9 +407,9 @@ class RetrainDialog(QDialog):
         self.process = None
         self._set_state(state)
 
-    def _show_result(self, event: dict) -> None:
-        self.best_model = Path(event["best_model"])
-        new, old = event.get("accuracy"), event.get("compare_accuracy")
+    def _show_result(self, event: events.Done) -> None:
+        self.best_model = Path(event.best_model)
+        new, old = event.accuracy, event.compare_accuracy
         text = f"New model: <b>{new:.1%}</b> validation accuracy"
         if old is not None:
             verdict = "better" if new > old else "not better"
@@ -434,13 +436,6 @@ class RetrainDialog(QDialog):
             self.cancel()
             self.process.waitForFinished(6000)
         super().closeEvent(event)
-
-
-def _epochs_done(run_dir: Path | None) -> int:
-    try:
-        return int(json.loads((run_dir / "state.json").read_text())["epoch"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
 
 
 def _clock(seconds: float) -> str:

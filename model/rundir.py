@@ -1,0 +1,96 @@
+"""A training run's folder: the one place that knows its file names and how runs are named.
+
+- ``config.json``   the :class:`model.training.TrainConfig` it was started with
+- ``last.keras``    model *with* optimizer state, written atomically every epoch (resumable)
+- ``state.json``    epoch reached, best validation accuracy, early-stopping counter, history
+- ``best.keras``    inference model (+ ``best.json`` metadata and ``best.tflite``) whenever validation improves
+- ``best_epoch.keras``  the best single epoch, when ``best.keras`` becomes a weight average
+- ``history.csv``   one row per epoch
+- ``average.npz``   the running mean of the weights (``--average-from``); at the end ``average.keras``
+- ``teacher.npy``   the teachers' probabilities for the training faces (``--teacher``), computed once
+- ``metrics.json``, ``curves.png``, ``confusion.png``  written when the run finishes
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @classmethod
+    def new(cls, root: Path) -> RunDir:
+        """A new folder under ``root`` named for the time: ``20261127-131500`` (``-2``, ``-3``... on a clash)."""
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path, i = Path(root) / stamp, 1
+        while path.exists():
+            i += 1
+            path = Path(root) / f"{stamp}-{i}"
+        return cls(path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def last(self) -> Path:
+        return self.path / "last.keras"
+
+    @property
+    def state(self) -> Path:
+        return self.path / "state.json"
+
+    @property
+    def best(self) -> Path:
+        return self.path / "best.keras"
+
+    @property
+    def best_epoch(self) -> Path:
+        return self.path / "best_epoch.keras"
+
+    @property
+    def history(self) -> Path:
+        return self.path / "history.csv"
+
+    @property
+    def average_state(self) -> Path:
+        return self.path / "average.npz"
+
+    @property
+    def average(self) -> Path:
+        return self.path / "average.keras"
+
+    @property
+    def teacher(self) -> Path:
+        return self.path / "teacher.npy"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def resumable(self) -> bool:
+        """It holds a run that can go on (``--resume``): its settings and where it stopped."""
+        return self.config.is_file() and self.state.is_file()
+
+    @property
+    def finished(self) -> bool:
+        return self.metrics.is_file()
+
+    def epochs_done(self) -> int:
+        """Complete epochs saved (0 when there is no readable state)."""
+        try:
+            return int(json.loads(self.state.read_text())["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
