@@ -9,11 +9,10 @@ user presses **Use this model** after a finished run.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QSettings, QTimer, Signal
+from PySide6.QtCore import QProcess, QProcessEnvironment, QSettings, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -35,8 +34,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.errors import unexpected_error_message
 from desktop.core.runs import new_run_dir, trainer_command
 from desktop.ui.curves import CurvesWidget
+from desktop.ui.tasks import LatestTask
 from model import events
 from model.reports import read_history
 from model.rundir import RunDir
@@ -46,31 +47,14 @@ log = logging.getLogger(__name__)
 START_FROM = [("Fine-tune the current model", None), ("From scratch (vgg)", "vgg"), ("From scratch (seed)", "seed")]
 
 
-class _DatasetCheck(QObject):
-    """Checks a data set off the UI thread (FER2013 takes seconds to parse) and reports back by signal.
+def _check_dataset(path: str) -> dict[str, dict[str, int]]:
+    """On the checker thread: faces per class per split, every row checked and none kept (FER2013 takes seconds)."""
+    from model.data import DatasetError, count_faces
 
-    The QObject lives in the UI thread, parented to the dialog; the worker is a plain daemon thread that
-    only emits. Emitting from another thread is queued and safe; a QRunnable that owns its own signal
-    object is not: the pool deletes it in the worker thread, taking the QObject with it.
-    """
-
-    done = Signal(str, object)  # path, summary dict {split: {label: count}}
-    failed = Signal(str, str)  # path, message
-
-    def start(self, path: str) -> None:
-        threading.Thread(target=self._run, args=(path,), name="dataset-check", daemon=True).start()
-
-    def _run(self, path: str) -> None:
-        from model.data import DatasetError, count_faces
-
-        try:
-            summary = count_faces(path)  # every row checked, none kept
-        except DatasetError as exc:
-            self.failed.emit(path, str(exc))
-        except OSError as exc:
-            self.failed.emit(path, f"{path}: {exc.strerror or exc}")
-        else:
-            self.done.emit(path, summary)
+    try:
+        return count_faces(path)
+    except OSError as exc:
+        raise DatasetError(f"{path}: {exc.strerror or exc}") from None
 
 
 def format_summary(summary: dict[str, dict[str, int]]) -> str:
@@ -102,7 +86,7 @@ class RetrainDialog(QDialog):
         self.best_model: Path | None = None
         self.valid_path: str | None = None
         self._checking: str | None = None  # the path being checked
-        self._check = _DatasetCheck(self)
+        self._check = LatestTask(_check_dataset, "dataset-check", self)
         self._check.done.connect(self._on_check_done)
         self._check.failed.connect(self._on_check_failed)
         self._stdout_buffer = b""
@@ -217,7 +201,7 @@ class RetrainDialog(QDialog):
         self.summary_label.setText(f"Checking {Path(path).name}…")
         self._set_state("checking")
         self._checking = path
-        self._check.start(path)
+        self._check.submit(path, path)
 
     def _on_check_done(self, path: str, summary: dict) -> None:
         if path != self.data_edit.text().strip():
@@ -228,9 +212,16 @@ class RetrainDialog(QDialog):
         self.summary_label.setText(format_summary(summary))
         self._set_state("valid")
 
-    def _on_check_failed(self, path: str, message: str) -> None:
+    def _on_check_failed(self, path: str, exc: Exception) -> None:
         if path != self.data_edit.text().strip():
             return
+        from model.data import DatasetError
+
+        if isinstance(exc, DatasetError):
+            message = str(exc)
+        else:  # a bug: the traceback goes to the log
+            log.error("checking the data set %s failed", path, exc_info=exc)
+            message = unexpected_error_message(exc)
         self._checking = None
         self.summary_label.setText(f"<span style='color:#c0392b'><b>Cannot use this data set:</b> {message}</span>")
         self._set_state("invalid")

@@ -26,6 +26,7 @@ from desktop.core.errors import USER_ERRORS, unexpected_error_message
 from desktop.core.export import SessionLog, VideoRecorder
 from desktop.core.pipeline import EXPLAIN_EVERY_S, Explanation, FrameResult, Pipeline, PipelineConfig
 from desktop.core.sources import Frame, FrameSource, LatestFrameSource, SourceError, open_source
+from desktop.ui.tasks import LatestTask
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,13 @@ def _guarded(method):
     return wrapper
 
 
+def _load_classifier(path: str, device: str) -> EmotionClassifier:
+    """On the loader thread: load, check and warm up a model (a conversion to LiteRT may run first)."""
+    classifier = EmotionClassifier(path, device=device)
+    classifier.load()
+    return classifier
+
+
 class PipelineWorker(QObject):
     """Owns the source, the pipeline and the recorder; every slot runs in the worker thread."""
 
@@ -109,15 +117,13 @@ class PipelineWorker(QObject):
     message = Signal(str)
     error = Signal(str)
     stopped = Signal()
-    _modelPrepared = Signal(int, str, object, str)  # from the loader thread: request, path, classifier, why
 
     def __init__(self, classifier: Classifier, config: PipelineConfig, mailbox: Mailbox) -> None:
         super().__init__()
         self._model_request = 0
-        self._modelPrepared.connect(self._swapModel)  # queued: it is emitted from the loader thread
-        self._loader_lock = threading.Lock()
-        self._loader: threading.Thread | None = None
-        self._next_model: tuple[int, str, str] | None = None  # (request, path, device) waiting for the loader
+        self._loader = LatestTask(_load_classifier, "model-loader", self)  # moves to the worker's thread with it
+        self._loader.done.connect(self._swapModel)
+        self._loader.failed.connect(self._modelNotLoaded)
         self._classifier, self._config, self._mailbox = classifier, config, mailbox
         self._pipeline: Pipeline | None = None
         self._source: FrameSource | None = None
@@ -144,8 +150,9 @@ class PipelineWorker(QObject):
         return self._classifier
 
     def request_stop(self) -> None:
-        """Thread-safe: makes the current and later ticks return at once."""
+        """Thread-safe: makes the current and later ticks return at once, and no model load report back."""
         self._stop.set()
+        self._loader.close()
 
     # ----- slots (run in the worker thread) -----
 
@@ -286,52 +293,31 @@ class PipelineWorker(QObject):
         clicks start one thread and at most two loads, never twenty.
         """
         self._model_request += 1
-        with self._loader_lock:
-            self._next_model = (self._model_request, path, self._classifier.requested_device)
-            if self._loader is None or not self._loader.is_alive():
-                self._loader = threading.Thread(target=self._load_models, name="model-loader", daemon=True)
-                self._loader.start()
-
-    def _load_models(self) -> None:
-        """The loader thread: load the newest request until there is none left."""
-        while True:
-            with self._loader_lock:
-                if self._next_model is None or self._stop.is_set():
-                    self._loader = None
-                    return
-                (request, path, device), self._next_model = self._next_model, None
-            try:
-                classifier = EmotionClassifier(path, device=device)
-                classifier.load()
-            except USER_ERRORS as exc:
-                log.warning("cannot switch to %s: %s", path, exc)
-                self._modelPrepared.emit(request, path, None, str(exc))
-            except Exception as exc:  # a bug or a broken file we did not foresee: keep the current model
-                log.error("unexpected error loading the model %s", path, exc_info=True)
-                why = unexpected_error_message(exc)
-                self._modelPrepared.emit(request, path, None, why)
-            else:
-                if self._stop.is_set():  # the window closed while it loaded: the worker may be gone
-                    continue
-                self._modelPrepared.emit(request, path, classifier, "")
+        self._loader.submit((self._model_request, path), path, self._classifier.requested_device)
 
     def wait_for_loader(self, timeout_s: float) -> bool:
         """Thread-safe: wait for the model loader to finish (shutdown); False if it is still loading."""
-        with self._loader_lock:
-            loader = self._loader
-        if loader is not None:
-            loader.join(timeout_s)
-            return not loader.is_alive()
-        return True
+        return self._loader.wait(timeout_s)
 
-    @Slot(int, str, object, str)
-    def _swapModel(self, request: int, path: str, classifier: EmotionClassifier | None, why: str) -> None:
-        """Runs in the worker thread, between two frames, when a background load has finished."""
+    @Slot(object, object)
+    def _modelNotLoaded(self, key: tuple[int, str], exc: Exception) -> None:
+        """A background load failed: the model in use stays, and ``modelFailed`` says why."""
+        request, path = key
         if request != self._model_request or self._stop.is_set():
-            return  # a later request superseded this one, or the worker is stopping
-        if classifier is None:
-            self.modelFailed.emit(path, why)
             return
+        if isinstance(exc, USER_ERRORS):
+            log.warning("cannot switch to %s: %s", path, exc)
+            why = str(exc)
+        else:  # a bug or a broken file we did not foresee: keep the current model
+            log.error("unexpected error loading the model %s", path, exc_info=exc)
+            why = unexpected_error_message(exc)
+        self.modelFailed.emit(path, why)
+
+    @Slot(object, object)
+    def _swapModel(self, key: tuple[int, str], classifier: EmotionClassifier) -> None:
+        """Runs in the worker thread, between two frames, when a background load has finished."""
+        if key[0] != self._model_request or self._stop.is_set():
+            return  # a later request superseded this one, or the worker is stopping
         self._classifier = classifier
         if self._pipeline is not None:
             self._pipeline.set_classifier(classifier)
