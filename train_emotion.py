@@ -108,6 +108,15 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
         "default %(default)s)",
     )
     t.add_argument(
+        "--scale",
+        type=float,
+        nargs=2,
+        default=d.scale,
+        metavar=("LOW", "HIGH"),
+        help="range of the augmentation's zoom factor; below 1 the face gets smaller in its crop, as in looser "
+        "crops than FER2013's (default %(default)s)",
+    )
+    t.add_argument(
         "--patience",
         type=int,
         default=d.patience,
@@ -271,7 +280,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 optimizer=args.optimizer, lr=args.lr,
                 warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay,
                 label_smoothing=args.label_smoothing, class_weight=args.class_weight, augment=args.augment,
-                erasing=args.erasing,
+                erasing=args.erasing, scale=tuple(args.scale),
                 patience=args.patience, val_fraction=args.val_fraction, seed=args.seed,
                 init=str(Path(args.init).resolve()) if args.init else None, skip_bad=args.skip_bad,
                 average_from=args.average_from,

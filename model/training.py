@@ -25,7 +25,7 @@ import numpy as np
 
 from model import events as ev
 from model import ferplus
-from model.augment import augment_batch
+from model.augment import SCALE, augment_batch
 from model.averaging import WeightAverage, averaged_model
 from model.checkpoint import ModelMetadata, atomic_write_json, copy_model, load_model, save_model
 from model.data import TRAIN, Dataset, Split, load_dataset, train_val_splits
@@ -58,6 +58,7 @@ class TrainConfig:
     class_weight: bool = False
     augment: bool = True
     erasing: float = 0.0  # fraction of training faces with a random rectangle of noise (random erasing)
+    scale: tuple[float, float] = SCALE  # range of the zoom factor of the augmentation
     patience: int = 0  # epochs without improvement before stopping; 0 = never stop early
     val_fraction: float = 0.1
     seed: int = 0
@@ -185,7 +186,8 @@ def _make_batches(train: Split, config: TrainConfig, soft: np.ndarray | None = N
             idx = self._order[index * config.batch_size : (index + 1) * config.batch_size]
             x = train.x[idx]
             if config.augment:
-                x = augment_batch(x, np.random.default_rng((config.seed, self.epoch, index)), config.erasing)
+                rng = np.random.default_rng((config.seed, self.epoch, index))
+                x = augment_batch(x, rng, config.erasing, tuple(config.scale))
             x = x.astype(np.float32)
             if weights is None:
                 return x, targets[idx]

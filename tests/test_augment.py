@@ -36,3 +36,16 @@ def test_erasing_hides_one_rectangle_and_leaves_the_warp_alone():
     half = augment_batch(x, np.random.default_rng(5), erasing=0.5)
     changed = np.mean([(half[i] != warped[i]).any() for i in range(len(x))])
     assert 0.25 < changed < 0.75
+
+
+def test_scale_sets_the_size_of_the_face_in_its_crop():
+    x = np.zeros((16, 48, 48, 1), np.uint8)
+    x[:, 16:32, 16:32] = 255  # a bright "face" a third of the crop wide
+    sizes = {}
+    for scale in ((0.7, 0.7), (1.0, 1.0), (1.4, 1.4)):
+        out = augment_batch(x, np.random.default_rng(1), scale=scale)
+        sizes[scale[0]] = np.mean([(face[..., 0] > 127).sum() for face in out])
+    assert sizes[0.7] < 0.6 * sizes[1.0] and sizes[1.4] > 1.7 * sizes[1.0]  # the area goes with the scale squared
+    np.testing.assert_array_equal(  # the default range draws the same faces as before the option existed
+        augment_batch(x, np.random.default_rng(2)), augment_batch(x, np.random.default_rng(2), scale=(0.9, 1.1))
+    )
