@@ -18,15 +18,3 @@ NUM_CLASSES: int = len(LABELS)
 #: Height, width and channels of one model input: a 48x48 grayscale face, values 0-255.
 INPUT_SIZE: int = 48
 INPUT_SHAPE: tuple[int, int, int] = (INPUT_SIZE, INPUT_SIZE, 1)
-
-
-def label_index(name: str) -> int:
-    """Index of an emotion given its name in any case (``"happy"`` -> 3).
-
-    Raises ``KeyError`` naming the known labels when the name is not one of them.
-    """
-    key = name.strip().lower()
-    try:
-        return LABEL_KEYS.index(key)
-    except ValueError:
-        raise KeyError(f"unknown emotion {name!r}; expected one of {', '.join(LABEL_KEYS)}") from None

@@ -21,6 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from model.rundir import RunDir
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -90,17 +92,17 @@ def main() -> int:
         assert image is not None and image.shape[0] > 200 and image.shape[1] > 300, "no screenshot"
         print(f"  gui: screenshot {image.shape[1]}x{image.shape[0]}")
 
-        run_dir = tmp / "run"
-        run([str(cli), "train", "--data", str(data), "--out", str(run_dir), "--epochs", "1", "--arch", "seed",
+        run_dir = RunDir(tmp / "run")
+        run([str(cli), "train", "--data", str(data), "--out", str(run_dir.path), "--epochs", "1", "--arch", "seed",
              "--batch-size", "16"], env)  # fmt: skip
-        out = run([str(cli), "evaluate", "--model", str(run_dir / "best.keras"), "--data", str(data)], env)
+        out = run([str(cli), "evaluate", "--model", str(run_dir.best), "--data", str(data)], env)
         metrics = json.loads(out.stdout.strip().splitlines()[-1])
         assert metrics["n"] == 14 and metrics["engine"] == "LiteRT", metrics  # the trainer wrote the LiteRT twin
         print(f"  train + evaluate: 1 epoch, accuracy {metrics['accuracy']:.2f} on {metrics['n']} faces")
 
         # A model without its LiteRT twin: the frozen app converts it with its own `export` sub-command.
-        (run_dir / "best.tflite").unlink()
-        out = run([str(cli), "analyze", str(video), "--model", str(run_dir / "best.keras"), "--max-frames", "5"], env)
+        run_dir.best.with_suffix(".tflite").unlink()
+        out = run([str(cli), "analyze", str(video), "--model", str(run_dir.best), "--max-frames", "5"], env)
         summary = json.loads(out.stdout.strip().splitlines()[-1])
         cached = list((tmp / "userdata" / "litert-cache").glob("*.tflite"))
         assert summary["device"] == "CPU, LiteRT" and len(cached) == 1, (summary, cached)
