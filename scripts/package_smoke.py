@@ -4,8 +4,10 @@
 
 It writes a short video from the bundled demo photo and a tiny FER2013-style CSV (with this
 interpreter's OpenCV and numpy), then runs the *frozen* executables with a minimal environment:
-analyse the video to CSV; open the GUI offscreen for some frames and save a screenshot; train
-one epoch through the frozen training sub-command and evaluate the result. Exit 0 when all pass.
+analyse the video to CSV; explain its faces (``analyze --explain``) and the demo photo's (``explain``);
+open the GUI offscreen with Explain on for some frames and save a screenshot; train one epoch through
+the frozen training sub-command and evaluate the result; run a model without its LiteRT twin. Exit 0
+when all pass.
 """
 
 from __future__ import annotations
@@ -86,8 +88,20 @@ def main() -> int:
         found = f"{summary['frames_with_faces']}/{summary['frames']}"
         print(f"  analyze: {found} frames with a face, {summary['fps']:.1f} fps, {summary['device']}")
 
+        out = run([str(cli), "analyze", str(video), "--max-frames", "10", "--explain", str(tmp / "explained")], env)
+        pictures = sorted((tmp / "explained").glob("*.png"))
+        assert pictures and cv2.imread(str(pictures[0])) is not None, "analyze --explain wrote no picture"
+        photo = tmp / "photo.png"
+        cv2.imwrite(str(photo), cv2.imread(str(ROOT / "assets" / "astronaut.png")))
+        out = run([str(cli), "explain", "--image", str(photo), "--out", str(tmp / "explained")], env)
+        report = json.loads(out.stdout.strip().splitlines()[-1])
+        assert report["faces"] and report["engine"] == "LiteRT", report
+        print(f"  explain: {len(pictures)} picture(s) from analyze, {report['faces'][0]['emotion']} on the photo")
+
         shot = tmp / "window.png"
-        run([str(app), "--source", str(video), "--exit-after-frames", "20", "--screenshot", str(shot)], env)
+        run(
+            [str(app), "--source", str(video), "--exit-after-frames", "20", "--screenshot", str(shot), "--explain"], env
+        )
         image = cv2.imread(str(shot))
         assert image is not None and image.shape[0] > 200 and image.shape[1] > 300, "no screenshot"
         print(f"  gui: screenshot {image.shape[1]}x{image.shape[0]}")
