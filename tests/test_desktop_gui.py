@@ -137,6 +137,25 @@ def test_snapshot_recording_and_csv_export(qtbot, open_window, astronaut_video, 
     assert tuple(rows[0]) == CSV_COLUMNS and len(rows) > 3 and rows[1][-1] == "happy"
 
 
+def test_the_camera_menu_probes_off_the_ui_thread_and_fills_when_done(qtbot, open_window, astronaut_video, monkeypatch):
+    import desktop.ui.main_window as main_window
+
+    release, probed_on = threading.Event(), []
+
+    def slow_probe(in_use=None):  # opening cameras can take seconds
+        probed_on.append(threading.current_thread())
+        release.wait(10)
+        return [0, 2]
+
+    monkeypatch.setattr(main_window, "list_cameras", slow_probe)
+    window = open_window(FixedClassifier(), str(astronaut_video))
+    window.camera_menu.aboutToShow.emit()  # returns at once: the probe waits on another thread
+    assert [a.text() for a in window.camera_menu.actions()] == ["Looking for cameras…"]
+    release.set()
+    qtbot.waitUntil(lambda: [a.text() for a in window.camera_menu.actions()] == ["Camera 0", "Camera 2"])
+    assert probed_on and probed_on[0] is not threading.main_thread()
+
+
 def test_settings_are_remembered(qtbot, open_window, astronaut_video, settings):
     window = open_window(FixedClassifier(), str(astronaut_video))
     window.settings_panel.smoothing.setValue(0.5)

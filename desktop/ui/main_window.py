@@ -32,6 +32,7 @@ from desktop.ui.explain_panel import ExplainPanel
 from desktop.ui.faces import FacePanel, ProbabilityStrip
 from desktop.ui.latency import LatencyMonitor
 from desktop.ui.retrain_dialog import RetrainDialog
+from desktop.ui.tasks import LatestTask
 from desktop.ui.widgets import SettingsPanel, VideoView
 from desktop.ui.worker import Rendered, WorkerHost
 from model.checkpoint import SHIPPED_MODEL
@@ -170,6 +171,9 @@ class MainWindow(QMainWindow):
         self.demo_action = self._action("&Demo", None, lambda: self.open_source("demo"))
         self.camera_menu = QMenu("&Camera", self)
         self.camera_menu.aboutToShow.connect(self._fill_camera_menu)
+        self._camera_probe = LatestTask(lambda in_use: list_cameras(in_use=in_use), "camera-probe", self)
+        self._camera_probe.done.connect(self._on_cameras)
+        self._camera_probe.failed.connect(self._on_camera_probe_failed)
         self.play_action = self._action("Pause", Qt.Key.Key_Space, self.toggle_play)
         self.restart_action = self._action("&Restart", None, self.host.restart)
         self.loop_action = self._action("&Loop", None, None)
@@ -533,13 +537,24 @@ class MainWindow(QMainWindow):
             self.open_source(path)
 
     def _fill_camera_menu(self) -> None:
-        self.camera_menu.clear()
+        """Probe the cameras off the UI thread (opening each can take a second); the menu fills when it is done."""
         current = self.source_info.spec if self.source_info and self.source_info.kind == "camera" else None
-        indices = list_cameras(in_use=int(current) if current else None)
+        self.camera_menu.clear()
+        self.camera_menu.addAction("Looking for cameras…").setEnabled(False)
+        self._camera_probe.submit(None, int(current) if current else None)
+
+    @Slot(object, object)
+    def _on_cameras(self, _key: object, indices: list[int]) -> None:
+        self.camera_menu.clear()
         for index in indices:
             self.camera_menu.addAction(f"Camera {index}", lambda i=index: self.open_source(i))
         if not indices:
             self.camera_menu.addAction("No camera found").setEnabled(False)
+
+    @Slot(object, object)
+    def _on_camera_probe_failed(self, _key: object, exc: Exception) -> None:
+        log.warning("cannot list the cameras: %s", exc, exc_info=exc)
+        self._on_cameras(None, [])
 
     def _choose_snapshot(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -614,5 +629,6 @@ class MainWindow(QMainWindow):
             self._closed = True
             self.settings.setValue("geometry", self.saveGeometry())
             self.settings.setValue("loop", self.loop_action.isChecked())
+            self._camera_probe.close()
             self.host.shutdown()
         event.accept()
