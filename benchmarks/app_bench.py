@@ -32,13 +32,14 @@ ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("launch_to_first_label_s", "rss_mb", "displayed_fps", "capture_to_paint_p95_ms", "max_ui_stall_ms")
 
 
-def launch(engine: str, video: Path, seconds: float) -> dict:
+def launch(video: Path, seconds: float, *options: str, engine: str = "") -> dict:
+    """``python -m desktop --source VIDEO --bench-seconds N [OPTIONS]`` in a fresh process; its report."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TF_CPP_MIN_LOG_LEVEL": "3", ENGINE_ENV: engine}
     with tempfile.TemporaryDirectory() as home:  # fresh settings and user data: a first launch
         env.update(XDG_CONFIG_HOME=home, EMOTION_LENS_DATA_DIR=home)
         env[LAUNCHED_ENV] = repr(time.time())
         done = subprocess.run(
-            [sys.executable, "-m", "desktop", "--source", str(video), "--bench-seconds", str(seconds)],
+            [sys.executable, "-m", "desktop", "--source", str(video), "--bench-seconds", str(seconds), *options],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=seconds + 180,
         )  # fmt: skip
     if done.returncode != 0:
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         video = args.video or write_demo_video(Path(tmp) / "demo.mp4", 300)
         figures: dict = {"video": str(args.video or "generated 640x360 demo clip"), "apps": {}}
         for name, engine in (("default", ""), ("tensorflow", "tensorflow")):
-            runs = [launch(engine, video, args.seconds) for _ in range(args.runs)]
+            runs = [launch(video, args.seconds, engine=engine) for _ in range(args.runs)]
             figures["apps"][name] = {
                 "tensorflow_loaded": [r["tensorflow_loaded"] for r in runs],
                 "runs": runs,

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.app_bench import launch
 from benchmarks.pipeline_bench import write_demo_video
 from desktop.core.detector import FaceDetector
 from model.checkpoint import SHIPPED_MODEL
@@ -59,20 +58,6 @@ def map_costs(repeats: int) -> dict[str, dict[str, float]]:
     return costs
 
 
-def launch(video: Path, seconds: float, explain: bool) -> dict:
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    with tempfile.TemporaryDirectory() as home:
-        env.update(XDG_CONFIG_HOME=home, EMOTION_LENS_DATA_DIR=home)
-        command = [sys.executable, "-m", "desktop", "--source", str(video), "--bench-seconds", str(seconds)]
-        done = subprocess.run(
-            command + (["--explain"] if explain else []),
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=seconds + 180,
-        )  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"the app exited with {done.returncode}: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("video", nargs="?", type=Path, help="video file (default: a clip made from the demo photo)")
@@ -88,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         video = args.video or write_demo_video(Path(tmp) / "demo.mp4", 300)
         figures["video"] = str(args.video or "generated 640x360 demo clip")
         for name, explain in (("explain_off", False), ("explain_on", True)):
-            runs = [launch(video, args.seconds, explain) for _ in range(args.runs)]
+            runs = [launch(video, args.seconds, *(["--explain"] if explain else [])) for _ in range(args.runs)]
             figures[name] = {key: statistics.median(r[key] for r in runs) for key in KEYS} | {"runs": runs}
             print(f"{name:12} (median of {args.runs}): " + ", ".join(f"{k} {figures[name][k]:.2f}" for k in KEYS))
     on, off = figures["explain_on"], figures["explain_off"]

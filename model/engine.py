@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from model.checkpoint import ModelMetadata, check_metadata, load_model
+from model.data import Split
 from model.litert import LiteRTError, LiteRTModel, file_sha256, litert_available, tflite_path
+from model.metrics import Metrics, compute_metrics
 from model.spec import INPUT_SHAPE, NUM_CLASSES
 from model.userdata import user_data_dir
 
@@ -204,3 +206,14 @@ def _tensorflow_predictor(path: Path, device: str, tta: bool | None) -> Predicto
         run = make_predictor(loaded.model, tta=loaded.metadata.tta if tta is None else tta)
         run(np.zeros((1, *INPUT_SHAPE), np.float32))  # trace once, here, not on the first face
     return Predictor(run, loaded.path, loaded.metadata, "TensorFlow", device_name)
+
+
+def evaluate_model(model_path: Path, split: Split, *, tta: bool | None = None, device: str = "auto") -> Metrics:
+    """Metrics of the model at ``model_path`` on ``split``, run on the engine the app would use.
+
+    TTA as the model's metadata says by default.
+    """
+    from model.inference import predict_in_batches
+
+    probs = predict_in_batches(load_predictor(model_path, device=device, tta=tta), split.x)
+    return compute_metrics(split.y, probs.argmax(axis=1))

@@ -11,11 +11,15 @@ Only built-in Keras layers are used: a file saved from these models loads with
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import keras
 from keras import layers
 
 from model.spec import INPUT_SHAPE, NUM_CLASSES
+
+if TYPE_CHECKING:
+    from model.training import TrainConfig
 
 
 def _input() -> tuple[keras.KerasTensor, keras.KerasTensor]:
@@ -96,3 +100,34 @@ def build_model(arch: str, **kwargs) -> keras.Model:
     except KeyError:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}") from None
     return builder(**kwargs)
+
+
+def build_for_training(config: TrainConfig, steps: int, strategy) -> keras.Model:
+    """The run's model (new, or ``config.init`` to fine-tune), compiled with its optimizer and cosine schedule."""
+    from model.checkpoint import load_model
+
+    with strategy.scope():
+        if config.init:
+            model = load_model(config.init).model
+        else:
+            kwargs = {"weight_decay": config.weight_decay} if config.arch != "seed" else {}
+            model = build_model(config.arch, **kwargs)
+        total = max(config.epochs * steps, 1)
+        warmup = min(int(config.warmup_epochs * steps), total - 1)
+        lr = config.learning_rate()
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=lr / 10 if warmup else lr, decay_steps=total - warmup, alpha=0.01,
+            warmup_target=lr if warmup else None, warmup_steps=warmup,
+        )  # fmt: skip
+        if config.optimizer == "sgd":
+            optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+        elif config.optimizer == "adamw":
+            optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+        else:
+            raise ValueError(f"unknown optimizer {config.optimizer!r}; choose sgd or adamw")
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+            metrics=["accuracy"],
+        )
+    return model

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from model.checkpoint import atomic_write_json
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,24 @@ class RunDir:
             return int(json.loads(self.state.read_text())["epoch"])
         except (OSError, ValueError, KeyError, TypeError):
             return 0
+
+
+@dataclass
+class RunState:
+    """Where a run stands: ``state.json``, rewritten after every epoch and after the averaging."""
+
+    epoch: int = 0  # complete epochs
+    best_val_accuracy: float = -1.0
+    best_epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    stopped_early: bool = False
+    average: dict | None = None  # once averaged: epochs, count, val_accuracy, best (it became best.keras)
+    cancelled: bool = field(default=False, metadata={"saved": False})  # stopping after this batch
+
+    @classmethod
+    def load(cls, path: Path) -> RunState:
+        data = json.loads(Path(path).read_text())
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    def save(self, path: Path) -> None:
+        atomic_write_json(path, {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("saved", True)})

@@ -18,22 +18,23 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from model import events as ev
-from model import ferplus
-from model.augment import SCALE, augment_batch
+from model.augment import SCALE
 from model.averaging import WeightAverage, averaged_model
+from model.batches import make_batches, training_targets
 from model.checkpoint import ModelMetadata, atomic_write_json, copy_model, load_model, save_model
-from model.data import TRAIN, Dataset, Split, load_dataset, train_val_splits
+from model.data import Dataset, Split, load_dataset, train_val_splits
 from model.devices import configure_devices
 from model.distill import saved_teacher_targets
+from model.engine import evaluate_model
 from model.metrics import Metrics, compute_metrics
 from model.reports import write_history, write_plots
-from model.rundir import RunDir
+from model.rundir import RunDir, RunState
 from model.spec import NUM_CLASSES
 
 log = logging.getLogger(__name__)
@@ -82,27 +83,6 @@ class TrainConfig:
 
 
 @dataclass
-class RunState:
-    """Where a run stands: ``state.json``, rewritten after every epoch and after the averaging."""
-
-    epoch: int = 0  # complete epochs
-    best_val_accuracy: float = -1.0
-    best_epoch: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
-    stopped_early: bool = False
-    average: dict | None = None  # once averaged: epochs, count, val_accuracy, best (it became best.keras)
-    cancelled: bool = field(default=False, metadata={"saved": False})  # stopping after this batch
-
-    @classmethod
-    def load(cls, path: Path) -> RunState:
-        data = json.loads(Path(path).read_text())
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
-
-    def save(self, path: Path) -> None:
-        atomic_write_json(path, {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("saved", True)})
-
-
-@dataclass
 class TrainResult:
     run_dir: Path
     best_model: Path
@@ -142,58 +122,6 @@ class _Run:
             epochs=epochs,
             config=asdict(self.config),
         )
-
-
-def class_weights(y: np.ndarray) -> np.ndarray:
-    """Inverse-frequency weights normalised to mean 1 over the samples (sklearn's 'balanced')."""
-    counts = np.bincount(y, minlength=NUM_CLASSES).astype(float)
-    weights = np.divide(len(y), NUM_CLASSES * counts, out=np.zeros(NUM_CLASSES), where=counts > 0)
-    return weights.astype(np.float32)
-
-
-def training_targets(train: Split, config: TrainConfig, soft: np.ndarray | None = None) -> np.ndarray:
-    """Each training face's target: its label, mixed with FER+ votes and the teachers' probabilities when asked."""
-    targets = np.eye(NUM_CLASSES, dtype=np.float32)[train.y]
-    if config.soft_labels:
-        targets = ferplus.mix_targets(train.y, ferplus.read_votes(config.soft_labels, TRAIN), config.soft_weight)
-    if soft is not None:
-        targets = (1.0 - config.teacher_weight) * targets + config.teacher_weight * soft.astype(np.float32)
-    return targets
-
-
-def _make_batches(train: Split, config: TrainConfig, soft: np.ndarray | None = None):
-    import keras  # lazily: importing model/ must not start TensorFlow
-
-    weights = class_weights(train.y) if config.class_weight else None
-    targets = training_targets(train, config, soft)
-
-    class Batches(keras.utils.PyDataset):
-        """Seeded shuffle and augmentation per (epoch, batch), from uint8 faces in memory."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.epoch = 0
-            self._order_epoch = -1
-            self._order = np.arange(len(train))
-
-        def __len__(self) -> int:
-            return math.ceil(len(train) / config.batch_size)
-
-        def __getitem__(self, index: int):
-            if self._order_epoch != self.epoch:
-                self._order = np.random.default_rng((config.seed, self.epoch)).permutation(len(train))
-                self._order_epoch = self.epoch
-            idx = self._order[index * config.batch_size : (index + 1) * config.batch_size]
-            x = train.x[idx]
-            if config.augment:
-                rng = np.random.default_rng((config.seed, self.epoch, index))
-                x = augment_batch(x, rng, config.erasing, tuple(config.scale))
-            x = x.astype(np.float32)
-            if weights is None:
-                return x, targets[idx]
-            return x, targets[idx], weights[train.y[idx]]
-
-    return Batches()
 
 
 def _progress_callback(run: _Run, average: WeightAverage, batches, steps: int, should_stop: Callable[[], bool]):
@@ -261,38 +189,6 @@ def _progress_callback(run: _Run, average: WeightAverage, batches, steps: int, s
     return Progress()
 
 
-def _build(config: TrainConfig, steps: int, strategy):
-    import keras
-
-    from model.network import build_model
-
-    with strategy.scope():
-        if config.init:
-            model = load_model(config.init).model
-        else:
-            kwargs = {"weight_decay": config.weight_decay} if config.arch != "seed" else {}
-            model = build_model(config.arch, **kwargs)
-        total = max(config.epochs * steps, 1)
-        warmup = min(int(config.warmup_epochs * steps), total - 1)
-        lr = config.learning_rate()
-        schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=lr / 10 if warmup else lr, decay_steps=total - warmup, alpha=0.01,
-            warmup_target=lr if warmup else None, warmup_steps=warmup,
-        )  # fmt: skip
-        if config.optimizer == "sgd":
-            optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
-        elif config.optimizer == "adamw":
-            optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
-        else:
-            raise ValueError(f"unknown optimizer {config.optimizer!r}; choose sgd or adamw")
-        model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-            metrics=["accuracy"],
-        )
-    return model
-
-
 def train(
     config: TrainConfig,
     *,
@@ -335,7 +231,9 @@ def train(
             model = load_model(folder.last, compile=True).model
     else:
         state = RunState()
-        model = _build(config, steps, strategy)
+        from model.network import build_for_training  # loads Keras: not when model.training is imported
+
+        model = build_for_training(config, steps, strategy)
     run = _Run(config, folder, dataset, train_split, val_split, val_desc, state, emit)
 
     emit(ev.Start(str(folder), config.epochs, state.epoch, steps, len(train_split), len(val_split), val_desc, device,
@@ -346,7 +244,7 @@ def train(
         if average.last_epoch < state.epoch:  # killed between state.json and average.npz
             log.warning("%s: the weight average misses epochs %d-%d", folder, average.last_epoch + 1, state.epoch)
     soft = saved_teacher_targets(folder.teacher, config.teacher, train_split, emit) if config.teacher else None
-    batches = _make_batches(train_split, config, soft)
+    batches = make_batches(train_split, config, soft)
     if state.epoch < config.epochs and not state.stopped_early:
         model.fit(
             batches,
@@ -421,15 +319,3 @@ def read_config(run_dir: Path) -> TrainConfig:
         raise FileNotFoundError(f"{run_dir}: not a resumable run folder (no config.json/state.json)")
     data = json.loads(folder.config.read_text())
     return TrainConfig(**{k: v for k, v in data.items() if k in TrainConfig.__dataclass_fields__})
-
-
-def evaluate_model(model_path: Path, split: Split, *, tta: bool | None = None, device: str = "auto") -> Metrics:
-    """Metrics of the model at ``model_path`` on ``split``, run on the engine the app would use.
-
-    TTA as the model's metadata says by default.
-    """
-    from model.engine import load_predictor
-    from model.inference import predict_in_batches
-
-    probs = predict_in_batches(load_predictor(model_path, device=device, tta=tta), split.x)
-    return compute_metrics(split.y, probs.argmax(axis=1))

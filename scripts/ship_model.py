@@ -20,9 +20,9 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from model.checkpoint import SHIPPED_MODEL, atomic_write_json, load_model, save_model
 from model.data import VAL, load_dataset
+from model.engine import evaluate_model
 from model.reports import read_history, write_plots
 from model.rundir import RunDir
-from model.training import evaluate_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

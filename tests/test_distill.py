@@ -7,12 +7,13 @@ import json
 import numpy as np
 import pytest
 
+from model.batches import make_batches
 from model.checkpoint import load_model
 from model.data import TRAIN, load_dataset
 from model.distill import teacher_targets
 from model.events import Teacher
 from model.rundir import RunDir
-from model.training import TrainConfig, _make_batches, train
+from model.training import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +46,7 @@ def test_distilled_run_mixes_targets_and_reads_them_back_on_resume(tiny_csv, tmp
     (teacher_event,) = [e for e in events if isinstance(e, Teacher)]
     assert teacher_event.train_accuracy == pytest.approx(float((soft.argmax(1) == train_split.y).mean()))
 
-    batches = _make_batches(train_split, config, soft)
+    batches = make_batches(train_split, config, soft)
     x, targets = batches[0]
     order = np.random.default_rng((config.seed, 0)).permutation(len(train_split))[:8]
     np.testing.assert_array_equal(x, train_split.x[order].astype(np.float32))

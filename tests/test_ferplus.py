@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from desktop_support import REPO
 
+from model.batches import make_batches
 from model.data import TRAIN, DatasetError, load_dataset
 from model.ferplus import FERPLUS_TO_FER2013, mix_targets, read_votes
-from model.training import TrainConfig, _make_batches, train
+from model.training import TrainConfig, train
 
 COLUMNS = "row,Usage,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
 
@@ -65,7 +66,7 @@ def test_a_run_with_soft_labels_trains_on_the_mixed_targets(tiny_csv, tmp_path):
     write_votes(votes_path, rows)
     config = TrainConfig(data=str(tiny_csv), out=str(tmp_path / "run"), epochs=1, batch_size=8, arch="seed",
                          soft_labels=str(votes_path), soft_weight=0.3, augment=False, average_from=0)  # fmt: skip
-    _, targets = _make_batches(train_split, config)[0]
+    _, targets = make_batches(train_split, config)[0]
     order = np.random.default_rng((config.seed, 0)).permutation(len(train_split))[:8]
     expected = mix_targets(train_split.y, read_votes(votes_path, TRAIN), 0.3)[order]
     np.testing.assert_allclose(targets, expected, atol=1e-6)

@@ -1,6 +1,6 @@
 """All worker plumbing in one place: the pipeline runs on a QThread, driven by a timer in that thread.
 
-The UI talks to the worker only through queued signals (:class:`WorkerHost`), and results
+The UI talks to the worker only through calls posted to its thread (:class:`WorkerHost`), and results
 come back through a one-slot :class:`Mailbox`: a new frame replaces an unread one, so a
 slow UI drops frames instead of queueing them and latency never grows. Errors come back
 as the ``error`` signal, never as exceptions escaping the thread.
@@ -13,7 +13,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -452,20 +452,11 @@ class PipelineWorker(QObject):
 
 
 class WorkerHost(QObject):
-    """The UI side: starts the worker's thread, forwards requests as queued signals, stops it cleanly."""
+    """The UI side: starts the worker's thread, posts requests to it, stops it cleanly.
 
-    _open = Signal(object)
-    _play = Signal(bool)
-    _seek = Signal(int)
-    _restart = Signal()
-    _loop = Signal(bool)
-    _configure = Signal(object)
-    _record = Signal(str)
-    _stop_record = Signal()
-    _export = Signal(str)
-    _load_model = Signal(str)
-    _explain = Signal(int)
-    _stop = Signal()
+    Each request is a call posted to the worker's thread (``QTimer.singleShot(0, worker, call)``): it runs
+    there, in the order posted, between two frames, and never if the worker is already gone.
+    """
 
     def __init__(self, classifier: Classifier, config: PipelineConfig, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -476,60 +467,48 @@ class WorkerHost(QObject):
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.start)
         self.thread.finished.connect(self.worker.deleteLater)  # with its timer, in its own thread, once stopped
-        for signal, slot in (
-            (self._open, self.worker.openSource),
-            (self._play, self.worker.setPlaying),
-            (self._seek, self.worker.seek),
-            (self._restart, self.worker.restart),
-            (self._loop, self.worker.setLoop),
-            (self._configure, self.worker.configure),
-            (self._record, self.worker.startRecording),
-            (self._stop_record, self.worker.stopRecording),
-            (self._export, self.worker.exportCsv),
-            (self._load_model, self.worker.loadModel),
-            (self._explain, self.worker.setExplain),
-            (self._stop, self.worker.stop),
-        ):
-            signal.connect(slot)
         # direct: quit() is thread-safe, and the UI thread may be blocked in wait() for this very signal
         self.worker.stopped.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
+
+    def _post(self, method: Callable[..., None], *args: object) -> None:
+        QTimer.singleShot(0, self.worker, functools.partial(method, *args))
 
     def start(self) -> None:
         """Start the thread; connect to the worker's signals first, or early ones (modelReady) are lost."""
         self.thread.start()
 
     def open_source(self, spec: object | Sequence[object]) -> None:
-        self._open.emit(spec)
+        self._post(self.worker.openSource, spec)
 
     def set_playing(self, playing: bool) -> None:
-        self._play.emit(playing)
+        self._post(self.worker.setPlaying, playing)
 
     def seek(self, index: int) -> None:
-        self._seek.emit(index)
+        self._post(self.worker.seek, index)
 
     def restart(self) -> None:
-        self._restart.emit()
+        self._post(self.worker.restart)
 
     def set_loop(self, loop: bool) -> None:
-        self._loop.emit(loop)
+        self._post(self.worker.setLoop, loop)
 
     def configure(self, config: PipelineConfig) -> None:
-        self._configure.emit(config)
+        self._post(self.worker.configure, config)
 
     def start_recording(self, path: str) -> None:
-        self._record.emit(path)
+        self._post(self.worker.startRecording, path)
 
     def stop_recording(self) -> None:
-        self._stop_record.emit()
+        self._post(self.worker.stopRecording)
 
     def export_csv(self, path: str) -> None:
-        self._export.emit(path)
+        self._post(self.worker.exportCsv, path)
 
     def load_model(self, path: str) -> None:
-        self._load_model.emit(path)
+        self._post(self.worker.loadModel, path)
 
     def set_explain(self, face_id: int) -> None:
-        self._explain.emit(face_id)
+        self._post(self.worker.setExplain, face_id)
 
     def shutdown(self, timeout_ms: int = 2000) -> None:
         """Stop the worker, release the source and join the thread.
@@ -541,7 +520,7 @@ class WorkerHost(QObject):
         if not self.thread.isRunning():
             return
         self.worker.request_stop()
-        self._stop.emit()
+        self._post(self.worker.stop)
         if not self.thread.wait(timeout_ms):
             log.warning("the pipeline worker is still busy (loading the model?); waiting for it")
             self.thread.wait()
