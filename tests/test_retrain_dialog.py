@@ -15,6 +15,8 @@ from model.network import build_model
 
 pytestmark = pytest.mark.slow
 
+DATA = Path(__file__).parent / "data"
+
 
 @pytest.fixture
 def current_model(tmp_path) -> Path:
@@ -108,3 +110,26 @@ def test_trainer_crash_is_reported_with_its_log(qtbot, tmp_path, current_model, 
     assert dialog.state == "failed"
     assert "Training failed" in dialog.result_label.text() and "no such file" in dialog.result_label.text()
     assert "error:" in dialog.log_view.toPlainText()
+
+
+def test_a_stream_recorded_from_the_trainer_before_the_event_types_still_drives_the_dialog(
+    qtbot, tmp_path, current_model
+):
+    """tests/data holds a real --progress-jsonl stream of a 10-epoch run (2026-11-27, before model.events),
+    with most batch lines left out: the dialog must read it as it read it then."""
+    stream = (DATA / "trainer_stream_2026-11-27.jsonl").read_text().replace("RUN_DIR", str(tmp_path / "run"))
+    dialog = RetrainDialog(current_model, runs_root=tmp_path)
+    qtbot.addWidget(dialog)
+    raw = (stream + "a line that is not an event\n").encode()
+    for start in range(0, len(raw), 1000):  # in pieces that cut lines in two, as a pipe delivers them
+        dialog.feed_stdout(raw[start : start + 1000])
+    epochs = [json.loads(line) for line in stream.splitlines() if '"event": "epoch"' in line]
+    assert [h["epoch"] for h in dialog.curves.history] == list(range(1, 11))
+    assert [h["val_accuracy"] for h in dialog.curves.history] == [e["val_accuracy"] for e in epochs]
+    assert dialog.run_bar.value() == 100 and dialog.run_dir == tmp_path / "run"
+    log_text = dialog.log_view.toPlainText()
+    assert "Training on CPU: 28558 faces, validation 3579 (PublicTest), epochs 1–10" in log_text
+    assert log_text.count("Averaging the weights of epochs 4–10") == 1
+    assert "Average of epochs 4–10: validation 66.8% (kept as the run's best model)" in log_text
+    assert log_text.splitlines()[-1] == "a line that is not an event"
+    assert dialog._done_event is not None and dialog._done_event.best_model == str(tmp_path / "run" / "best.keras")

@@ -297,7 +297,11 @@ class RetrainDialog(QDialog):
         QTimer.singleShot(5000, self.process, self.process.kill)
 
     def _read_stdout(self) -> None:
-        self._stdout_buffer += bytes(self.process.readAllStandardOutput())
+        self.feed_stdout(bytes(self.process.readAllStandardOutput()))
+
+    def feed_stdout(self, data: bytes) -> None:
+        """Take the trainer's stdout as it comes (lines may arrive in pieces): events, and any other line as is."""
+        self._stdout_buffer += data
         *lines, self._stdout_buffer = self._stdout_buffer.split(b"\n")
         for raw in lines:
             line = raw.decode("utf-8", "replace").strip()
