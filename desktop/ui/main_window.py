@@ -630,5 +630,9 @@ class MainWindow(QMainWindow):
             self.settings.setValue("geometry", self.saveGeometry())
             self.settings.setValue("loop", self.loop_action.isChecked())
             self._camera_probe.close()
+            if self.retrain_dialog is not None:
+                self.retrain_dialog.shutdown()
             self.host.shutdown()
+            if not self._camera_probe.wait(2.0):  # a camera that takes long to open: leave the daemon thread
+                log.warning("a camera probe is still running at exit")
         event.accept()

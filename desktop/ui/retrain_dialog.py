@@ -420,6 +420,10 @@ class RetrainDialog(QDialog):
     def _append_log(self, line: str) -> None:
         self.log_view.appendPlainText(line)
 
+    def shutdown(self) -> None:
+        """The app is closing: a data-set check still parsing reports to nobody (its daemon thread ends with it)."""
+        self._check.close()
+
     def closeEvent(self, event) -> None:
         if self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning:
             answer = QMessageBox.question(
