@@ -58,7 +58,7 @@ class Predictor:
     run: Callable[[np.ndarray], np.ndarray]
     path: Path  # the .keras model
     metadata: ModelMetadata
-    engine: str  # "LiteRT" or "TensorFlow"
+    engine: str  # "LiteRT", "TensorFlow", or "Keras (jax)" when training under JAX
     device: str  # "CPU" or "GPU (name)"
     warning: str | None = None  # a fallback happened, in words a user can act on
 
@@ -196,6 +196,10 @@ def enable_memory_growth(tf) -> None:
 
 def _tensorflow_predictor(path: Path, device: str, tta: bool | None) -> Predictor:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off stderr
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return _backend_predictor(path, tta, keras.backend.backend())
     import tensorflow as tf
 
     from model.inference import make_predictor
@@ -206,6 +210,16 @@ def _tensorflow_predictor(path: Path, device: str, tta: bool | None) -> Predicto
         run = make_predictor(loaded.model, tta=loaded.metadata.tta if tta is None else tta)
         run(np.zeros((1, *INPUT_SHAPE), np.float32))  # trace once, here, not on the first face
     return Predictor(run, loaded.path, loaded.metadata, "TensorFlow", device_name)
+
+
+def _backend_predictor(path: Path, tta: bool | None, backend: str) -> Predictor:
+    """The model on Keras's own backend: training under JAX, on a GPU machine with no TensorFlow,
+    evaluates its runs this way (``KERAS_BACKEND=jax``)."""
+    from model.inference import make_predictor
+
+    loaded = load_model(path)
+    run = make_predictor(loaded.model, tta=loaded.metadata.tta if tta is None else tta)
+    return Predictor(run, loaded.path, loaded.metadata, f"Keras ({backend})", backend)
 
 
 def evaluate_model(model_path: Path, split: Split, *, tta: bool | None = None, device: str = "auto") -> Metrics:
