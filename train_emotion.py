@@ -378,6 +378,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 2
     print(
         f"model {args.model} ({predictor.engine} on {predictor.device}"
+        + (f", {len(predictor.metadata.members)} nets" if predictor.metadata.members else "")
         + (", flip TTA" if (predictor.metadata.tta if args.tta is None else args.tta) else "")
         + f")\ndata  {args.data} [{usage}], {metrics.n} "
         + ("images" if args.detect else "faces")
@@ -399,7 +400,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"{name:10}" + "".join(f"{v:6d}" for v in row))
     recall = {name: c["recall"] for name, c in metrics.per_class.items()}
     summary = {"model": str(args.model), "data": str(args.data), "usage": usage, "detect": args.detect,
-               "engine": predictor.engine, **metrics.to_dict(), "recall": recall}  # fmt: skip
+               "engine": predictor.engine, "members": max(1, len(predictor.metadata.members)),
+               "tta": bool(predictor.metadata.tta if args.tta is None else args.tta),
+               **metrics.to_dict(), "recall": recall}  # fmt: skip
     print(json.dumps(summary))
     return 0
 

@@ -31,11 +31,13 @@ from model.litert import LiteRTModel, file_sha256, tflite_path
 
 
 def flops_per_face(model) -> int:
-    """Multiply-adds of the convolutions and dense layers, times two."""
+    """Multiply-adds of the convolutions and dense layers (of every member of an ensemble), times two."""
     macs = 0
     for layer in model.layers:
         kind = type(layer).__name__
-        if kind == "Conv2D":
+        if hasattr(layer, "layers"):  # a nested model: an ensemble's member
+            macs += flops_per_face(layer) // 2
+        elif kind == "Conv2D":
             kh, kw, cin, cout = layer.kernel.shape
             _, oh, ow, _ = layer.output.shape
             macs += oh * ow * kh * kw * cin * cout

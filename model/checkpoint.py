@@ -47,6 +47,7 @@ class ModelMetadata:
     epochs: int = 0
     tta: bool = False
     averaged_epochs: list[int] = field(default_factory=list)  # [first, last] when the weights are an epoch average
+    members: list[str] = field(default_factory=list)  # the runs of an ensemble (model.ensemble); empty: one net
     tflite_keras_sha256: str = ""  # the .keras file the .tflite beside it was converted from (model.litert)
     config: dict[str, Any] = field(default_factory=dict)
     keras_version: str = ""
