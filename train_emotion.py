@@ -117,6 +117,14 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
         "crops than FER2013's (default %(default)s)",
     )
     t.add_argument(
+        "--degrade",
+        type=float,
+        default=d.degrade,
+        metavar="P",
+        help="also give this fraction of the training faces one fault of a real camera: low resolution, blur, "
+        "sensor noise or JPEG compression (default %(default)s)",
+    )
+    t.add_argument(
         "--patience",
         type=int,
         default=d.patience,
@@ -280,7 +288,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 optimizer=args.optimizer, lr=args.lr,
                 warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay,
                 label_smoothing=args.label_smoothing, class_weight=args.class_weight, augment=args.augment,
-                erasing=args.erasing, scale=tuple(args.scale),
+                erasing=args.erasing, scale=tuple(args.scale), degrade=args.degrade,
                 patience=args.patience, val_fraction=args.val_fraction, seed=args.seed,
                 init=str(Path(args.init).resolve()) if args.init else None, skip_bad=args.skip_bad,
                 average_from=args.average_from,

@@ -59,7 +59,7 @@ def make_batches(train: Split, config: TrainConfig, soft: np.ndarray | None = No
             x = train.x[idx]
             if config.augment:
                 rng = np.random.default_rng((config.seed, self.epoch, index))
-                x = augment_batch(x, rng, config.erasing, tuple(config.scale))
+                x = augment_batch(x, rng, config.erasing, tuple(config.scale), config.degrade)
             x = x.astype(np.float32)
             if weights is None:
                 return x, targets[idx]

@@ -99,7 +99,13 @@ def face_to_input(image: np.ndarray, box: Box | None = None, margin: float = DEF
             (INPUT_SIZE, INPUT_SIZE),
             interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR,
         )
-    return cv2.equalizeHist(np.ascontiguousarray(gray, dtype=np.uint8))[:, :, None]
+    return equalize(gray)[:, :, None]
+
+
+def equalize(gray: np.ndarray) -> np.ndarray:
+    """Spread a 48x48 face's grey levels flat over 0-255 (histogram equalisation): the last step of every
+    face the model sees, so a camera's exposure, contrast and gamma matter little."""
+    return cv2.equalizeHist(np.ascontiguousarray(gray, dtype=np.uint8))
 
 
 def faces_to_batch(image: np.ndarray, boxes: list[Box], margin: float = DEFAULT_MARGIN) -> np.ndarray:

@@ -60,6 +60,7 @@ class TrainConfig:
     augment: bool = True
     erasing: float = 0.0  # fraction of training faces with a random rectangle of noise (random erasing)
     scale: tuple[float, float] = SCALE  # range of the zoom factor of the augmentation
+    degrade: float = 0.0  # fraction of training faces given one camera fault (blur, noise, low resolution, JPEG)
     patience: int = 0  # epochs without improvement before stopping; 0 = never stop early
     val_fraction: float = 0.1
     seed: int = 0

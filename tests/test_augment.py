@@ -1,10 +1,13 @@
-"""On-the-fly augmentation: seeded, shape-preserving, and random erasing touches one rectangle only."""
+"""On-the-fly augmentation: seeded, shape-preserving; erasing hides one rectangle; camera faults do what they say."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
+from conftest import ROOT
 
-from model.augment import augment_batch
+from model.augment import FAULTS, augment_batch, degrade_face
+from model.preprocess import Box, face_to_input
 
 
 def faces(n: int = 32) -> np.ndarray:
@@ -49,3 +52,40 @@ def test_scale_sets_the_size_of_the_face_in_its_crop():
     np.testing.assert_array_equal(  # the default range draws the same faces as before the option existed
         augment_batch(x, np.random.default_rng(2)), augment_batch(x, np.random.default_rng(2), scale=(0.9, 1.1))
     )
+
+
+def _real_face() -> np.ndarray:
+    return face_to_input(cv2.imread(str(ROOT / "assets" / "astronaut.png")), Box(170, 80, 150, 150))[..., 0]
+
+
+def _sharpness(face: np.ndarray) -> float:
+    return float(cv2.Laplacian(face.astype(np.float32), cv2.CV_32F).var())
+
+
+def test_each_camera_fault_does_what_it_says_and_the_face_is_equalised_again():
+    face = _real_face()
+    sharp = _sharpness(face)
+    out = {fault: degrade_face(face, np.random.default_rng(4), fault) for fault in FAULTS}
+    assert _sharpness(out["low_resolution"]) < 0.5 * sharp and _sharpness(out["blur"]) < 0.5 * sharp
+    assert _sharpness(out["noise"]) > 1.2 * sharp
+    assert 0 < np.abs(out["jpeg"].astype(int) - face).mean() < 20  # compression artefacts, the same face
+    for fault, img in out.items():
+        assert img.dtype == np.uint8 and img.shape == (48, 48), fault
+        # equalised: the grey levels spread over the whole range, about a quarter of the pixels in each quarter
+        assert img.min() < 20 and img.max() > 235, fault
+        assert 0.15 < np.mean(img < 64) < 0.35, fault
+    np.testing.assert_array_equal(out["noise"], degrade_face(face, np.random.default_rng(4), "noise"))  # seeded
+    with np.testing.assert_raises(ValueError):
+        degrade_face(face, np.random.default_rng(0), "fog")
+
+
+def test_degrade_touches_that_fraction_of_faces_and_leaves_the_rest_as_before():
+    x = np.repeat(_real_face()[None, :, :, None], 64, axis=0)
+    plain = augment_batch(x, np.random.default_rng(9), erasing=0.3)
+    none = augment_batch(x, np.random.default_rng(9), erasing=0.3, degrade=0.0)
+    np.testing.assert_array_equal(plain, none)  # the default draws the same faces as before the option
+    half = augment_batch(x, np.random.default_rng(9), erasing=0.3, degrade=0.5)
+    changed = np.array([(half[i] != plain[i]).any() for i in range(len(x))])
+    assert 0.3 < changed.mean() < 0.7
+    all_of_them = augment_batch(x, np.random.default_rng(9), degrade=1.0)
+    assert all((all_of_them[i] != augment_batch(x, np.random.default_rng(9))[i]).any() for i in range(len(x)))
