@@ -7,8 +7,20 @@ stops the least important runs early if the rest would not finish in time, and p
 run (its ``best.keras`` and small files) into ``$OUT``::
 
     python -m scripts.device_train pack --data ../shared/data/fer2013/fer2013.csv.gz --out .gpudata
-    # on the device machine (python3 there has JAX; Keras travels as wheels in .whl):
+    cp ../shared/data/ferplus/ferplus_votes.csv.gz .gpudata/      # for --soft-labels {packed}/ferplus_votes.csv.gz
+    pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 \
+        -d .whl keras==3.15.1 namex==0.1.0 optree==0.20.0           # the GPU image has JAX but no Keras
+    # .gpudata and .whl are listed in .git/info/exclude and named in the device tool's carry.
+    # on the device machine, after `pip install --no-index --no-deps --target /tmp/site .whl/*.whl`
+    # and PYTHONPATH=/tmp/site:
     python3 -m scripts.device_train run --packed .gpudata --runs .gpudata/runs.json --out $OUT --deadline 480
+
+runs.json, as used for the 2026-11-27 runs (the first two are the shipped ensemble's members' recipes)::
+
+    [{"name": "f25s1", "epochs": 80, "args": ["--scale", "0.7", "1.15", "--seed", "1",
+      "--soft-labels", "{packed}/ferplus_votes.csv.gz", "--soft-weight", "0.25"]},
+     {"name": "f50s0", "epochs": 80, "args": ["--scale", "0.7", "1.15", "--seed", "0",
+      "--soft-labels", "{packed}/ferplus_votes.csv.gz", "--soft-weight", "0.5"]}]
 """
 
 from __future__ import annotations
