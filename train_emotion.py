@@ -387,7 +387,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(
         f"model {args.model} ({predictor.engine} on {predictor.device}"
         + (f", {len(predictor.metadata.members)} nets" if predictor.metadata.members else "")
-        + (", flip TTA" if (predictor.metadata.tta if args.tta is None else args.tta) else "")
+        + (", flip TTA" if predictor.tta else "")
         + f")\ndata  {args.data} [{usage}], {metrics.n} "
         + ("images" if args.detect else "faces")
         + (f", {skipped} bad rows skipped" if skipped else "")
@@ -409,7 +409,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     recall = {name: c["recall"] for name, c in metrics.per_class.items()}
     summary = {"model": str(args.model), "data": str(args.data), "usage": usage, "detect": args.detect,
                "engine": predictor.engine, "members": max(1, len(predictor.metadata.members)),
-               "tta": bool(predictor.metadata.tta if args.tta is None else args.tta),
+               "tta": predictor.tta,
                **metrics.to_dict(), "recall": recall}  # fmt: skip
     print(json.dumps(summary))
     return 0

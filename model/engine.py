@@ -60,6 +60,7 @@ class Predictor:
     metadata: ModelMetadata
     engine: str  # "LiteRT", "TensorFlow", or "Keras (jax)" when training under JAX
     device: str  # "CPU" or "GPU (name)"
+    tta: bool = False  # each face is averaged with its mirror image (flips)
     warning: str | None = None  # a fallback happened, in words a user can act on
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -111,22 +112,23 @@ def load_predictor(
     """
     path = Path(path).expanduser()
     engine = choose_engine(device)
+    metadata = check_metadata(path)
+    tta = metadata.tta if tta is None else tta
     warning = None
     if engine == "litert":
         try:
-            return _litert_predictor(path, tta, convert or convert_in_process)
+            return _litert_predictor(path, metadata, tta, convert or convert_in_process)
         except LiteRTError as exc:
             warning = f"{exc}; running it with TensorFlow instead"
             log.warning("%s", warning)
-    elif not litert_available() and device != "gpu":
-        log.info("LiteRT is not installed: running the model with TensorFlow")
-    predictor = _tensorflow_predictor(path, device, tta)
+    predictor = _keras_predictor(path, device, tta)
+    if engine != "litert" and not litert_available() and device != "gpu":
+        log.info("LiteRT is not installed: running the model with %s", predictor.engine)
     predictor.warning = warning
     return predictor
 
 
-def _litert_predictor(path: Path, tta: bool | None, convert: Converter) -> Predictor:
-    metadata = check_metadata(path)
+def _litert_predictor(path: Path, metadata: ModelMetadata, tta: bool, convert: Converter) -> Predictor:
     sha = file_sha256(path)
     twin, cached = tflite_path(path), cache_dir() / f"{sha}.tflite"
     candidates = [twin] if metadata.tflite_keras_sha256 == sha and twin.is_file() else []
@@ -147,15 +149,14 @@ def _litert_predictor(path: Path, tta: bool | None, convert: Converter) -> Predi
         cached.parent.mkdir(parents=True, exist_ok=True)
         convert(path, cached)  # ModelLoadError: unusable model; anything else is a conversion failure
         model = LiteRTModel(cached, name=path.name)
-    use_tta = metadata.tta if tta is None else tta
 
     def run(batch: np.ndarray) -> np.ndarray:
-        if not use_tta:
+        if not tta:
             return model.run(batch)
         both = model.run(np.concatenate([batch, batch[:, :, ::-1]]))  # face and mirror in one call
         return (both[: len(batch)] + both[len(batch) :]) / 2.0
 
-    predictor = Predictor(run, path, metadata, "LiteRT", "CPU")
+    predictor = Predictor(run, path, metadata, "LiteRT", "CPU", tta)
     predictor(np.zeros((1, *INPUT_SHAPE), np.float32))  # allocate once, here, not on the first face
     return predictor
 
@@ -194,32 +195,27 @@ def enable_memory_growth(tf) -> None:
             tf.config.experimental.set_memory_growth(gpu, True)
 
 
-def _tensorflow_predictor(path: Path, device: str, tta: bool | None) -> Predictor:
+def _keras_predictor(path: Path, device: str, tta: bool) -> Predictor:
+    """The model run by Keras: with TensorFlow (a GPU, or no LiteRT), or on Keras's own backend when
+    training runs under JAX on a GPU machine without TensorFlow (``KERAS_BACKEND=jax``)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off stderr
     import keras
 
-    if keras.backend.backend() != "tensorflow":
-        return _backend_predictor(path, tta, keras.backend.backend())
-    import tensorflow as tf
-
     from model.inference import make_predictor
 
-    tf_device, device_name = _select_tf_device(tf, device)
-    with tf.device(tf_device):
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf_device, device_name = _select_tf_device(tf, device)
+        engine, scope = "TensorFlow", tf.device(tf_device)
+    else:
+        engine, device_name, scope = f"Keras ({backend})", backend, contextlib.nullcontext()
+    with scope:
         loaded = load_model(path)
-        run = make_predictor(loaded.model, tta=loaded.metadata.tta if tta is None else tta)
+        run = make_predictor(loaded.model, tta=tta)
         run(np.zeros((1, *INPUT_SHAPE), np.float32))  # trace once, here, not on the first face
-    return Predictor(run, loaded.path, loaded.metadata, "TensorFlow", device_name)
-
-
-def _backend_predictor(path: Path, tta: bool | None, backend: str) -> Predictor:
-    """The model on Keras's own backend: training under JAX, on a GPU machine with no TensorFlow,
-    evaluates its runs this way (``KERAS_BACKEND=jax``)."""
-    from model.inference import make_predictor
-
-    loaded = load_model(path)
-    run = make_predictor(loaded.model, tta=loaded.metadata.tta if tta is None else tta)
-    return Predictor(run, loaded.path, loaded.metadata, f"Keras ({backend})", backend)
+    return Predictor(run, loaded.path, loaded.metadata, engine, device_name, tta)
 
 
 def evaluate_model(model_path: Path, split: Split, *, tta: bool | None = None, device: str = "auto") -> Metrics:

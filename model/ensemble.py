@@ -36,18 +36,11 @@ def build_ensemble(members: Sequence, name: str = "ensemble"):
     return keras.Model(inputs, keras.layers.Average(name="probs")(outputs), name=name)
 
 
-def member_count(model) -> int:
-    """How many nets ``model`` runs per face: its ensemble members, or 1."""
-    import keras
-
-    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    return len(nested) if isinstance(model.get_layer(index=-1), keras.layers.Average) and nested else 1
-
-
 def combine(members: Sequence[LoadedModel], names: Sequence[str]) -> tuple[Any, ModelMetadata]:
     """The ensemble of ``members`` (loaded models named ``names``) and its metadata.
 
-    The metadata keeps each member's name and training settings; flips are left off (see above).
+    The metadata keeps each member's name and training settings; whether it runs with flips is the
+    shipper's choice (``scripts/ship_model.py``).
     """
     model = build_ensemble([m.model for m in members])
     metadata = copy.deepcopy(members[0].metadata)
@@ -56,6 +49,5 @@ def combine(members: Sequence[LoadedModel], names: Sequence[str]) -> tuple[Any, 
     metadata.config = {"members": {name: m.metadata.config for name, m in zip(names, members, strict=True)}}
     metadata.best_epoch = None
     metadata.averaged_epochs = []
-    metadata.tta = False
     metadata.best_val_accuracy = None
     return model, metadata

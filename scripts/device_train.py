@@ -131,13 +131,13 @@ def run(packed: Path, runs_file: Path, out: Path, deadline: float, work: Path) -
         time.sleep(10)
         elapsed = time.monotonic() - started
         running = [n for n in procs if procs[n].poll() is None]
-        finish = {}
-        for name in running:
-            seconds = _epochs_done(work / f"{name}.jsonl")
-            if len(seconds) >= 4:  # the first epoch includes compilation
-                per_epoch = float(np.median(seconds[-3:]))
-                finish[name] = elapsed + per_epoch * (epochs_of[name] - len(seconds)) + 30  # + averaging
-        summary = ", ".join(f"{n} {len(_epochs_done(work / f'{n}.jsonl'))}/{epochs_of[n]}" for n in running)
+        done = {name: _epochs_done(work / f"{name}.jsonl") for name in running}
+        finish = {  # the first epoch includes compilation; + 30 s for the weight average
+            name: elapsed + float(np.median(seconds[-3:])) * (epochs_of[name] - len(seconds)) + 30
+            for name, seconds in done.items()
+            if len(seconds) >= 4
+        }
+        summary = ", ".join(f"{n} {len(done[n])}/{epochs_of[n]}" for n in running)
         log.info("%.0f s: %s", elapsed, summary)
         late = [n for n in running if finish.get(n, 0) > deadline]
         if late and len(running) > 1 and elapsed - last_kill > 40:  # free the processors: drop the last-listed run

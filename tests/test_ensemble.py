@@ -12,11 +12,19 @@ from test_train import run_cli
 
 from model.checkpoint import LoadedModel, ModelMetadata, load_model, save_model
 from model.engine import load_predictor
-from model.ensemble import build_ensemble, combine, member_count
+from model.ensemble import build_ensemble, combine
 from model.network import build_model
 from model.training import TrainConfig, train
 
 pytestmark = pytest.mark.slow
+
+
+def member_count(model) -> int:
+    """How many nets ``model`` runs per face, read off its graph: nested models averaged, or 1."""
+    import keras
+
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    return len(nested) if isinstance(model.get_layer(index=-1), keras.layers.Average) and nested else 1
 
 
 def _members(tmp_path, tiny_csv) -> list[LoadedModel]:
