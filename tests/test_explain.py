@@ -14,7 +14,7 @@ from desktop_support import REPO
 from PySide6.QtCore import QPoint, Qt
 
 from desktop.core.analyze import AnalyzeOutputs, analyze
-from desktop.core.annotate import draw_result
+from desktop.core.annotate import draw_result, overlay_heatmap
 from desktop.core.pipeline import Pipeline
 from desktop.core.sources import open_source
 from desktop.ui.faces import ProbabilityStrip
@@ -92,6 +92,18 @@ def test_the_overlay_tints_only_the_explained_face(real_classifier):
     assert changed[box.y : box.y + box.h, box.x : box.x + box.w].mean() > 0.2
     changed[box.y : box.y + box.h, box.x : box.x + box.w] = False
     assert not changed.any()
+
+
+def test_the_overlay_tints_in_proportion_to_the_evidence_and_leaves_the_rest_alone():
+    grey = np.full((300, 240, 3), 128, np.uint8)[20:260, :]  # a view, as draw_result passes a region of the frame
+    heat = np.zeros((48, 48), np.float32)
+    heat[:, :16] = 1.0  # strong evidence on the left third, none elsewhere
+    out = overlay_heatmap(grey, heat)
+    assert out.shape == grey.shape and out.dtype == np.uint8
+    change = np.abs(out.astype(int) - 128).max(axis=2)
+    assert change[:, :40].min() > 30  # tinted where the evidence is
+    assert change[:, -60:].max() <= 1  # untouched far from it
+    assert change[:, 60].mean() < change[:, 30].mean()  # and fading in between, not a hard edge
 
 
 def test_analyze_writes_one_picture_per_face_per_sampled_second(tmp_path, astronaut_video, real_classifier):
