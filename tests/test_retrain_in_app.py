@@ -115,6 +115,7 @@ def test_retrain_from_the_window_then_switch_models_in_the_running_pipeline(
     with qtbot.waitSignal(window.host.worker.modelLoaded, timeout=30_000):
         qtbot.mouseClick(dialog.use_btn, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.active_model == str(dialog.best_model))
+    qtbot.wait(300)  # every signal of the switch delivered: the name must not change after the first one
     name = f"Run {run.path.parent.name}"
     assert window.status_labels["model"].text() == name
     assert window.statusBar().currentMessage() == f"Now using {name}"

@@ -25,6 +25,7 @@ from desktop.core.classifier import Classifier, EmotionClassifier
 from desktop.core.errors import USER_ERRORS, unexpected_error_message
 from desktop.core.export import SessionLog, VideoRecorder
 from desktop.core.pipeline import EXPLAIN_EVERY_S, Explanation, FrameResult, Pipeline, PipelineConfig
+from desktop.core.runs import model_display_name
 from desktop.core.sources import Frame, FrameSource, LatestFrameSource, SourceError, open_source
 from desktop.ui.tasks import LatestTask
 
@@ -93,6 +94,11 @@ def _guarded(method):
         return None
 
     return wrapper
+
+
+def _display_name(classifier: Classifier) -> str:
+    """The status bar's name for a model: "Run <folder>" for a Retrain run's, as the window names it too."""
+    return model_display_name(classifier.model_path) if classifier.model_path else classifier.name
 
 
 def _load_classifier(path: str, device: str) -> EmotionClassifier:
@@ -166,7 +172,7 @@ class PipelineWorker(QObject):
         self._classifier.load()  # off the UI thread: a conversion (a child process) can take seconds
         self._pipeline = Pipeline(self._classifier, self._config)
         settle_memory()
-        self.modelReady.emit(self._classifier.name, self._classifier.device, self._classifier.warning or "")
+        self.modelReady.emit(_display_name(self._classifier), self._classifier.device, self._classifier.warning or "")
         self.modelLoaded.emit(str(self._classifier.model_path or ""))
         if self._pending_source is not None and not self._stop.is_set():
             self.openSource(self._pending_source)
@@ -323,7 +329,7 @@ class PipelineWorker(QObject):
             self._pipeline.set_classifier(classifier)
         settle_memory()  # the old model's cycles go now, between two frames, not in the middle of playback
         self.modelLoaded.emit(str(classifier.model_path))  # first: it clears the last model's warnings
-        self.modelReady.emit(classifier.name, classifier.device, classifier.warning or "")
+        self.modelReady.emit(_display_name(classifier), classifier.device, classifier.warning or "")
 
     @Slot()
     def stop(self) -> None:
