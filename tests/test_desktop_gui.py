@@ -18,6 +18,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
 from desktop.core.classifier import EmotionClassifier
+from desktop.core.detector import DetectorConfig
 from desktop.core.export import CSV_COLUMNS
 from desktop.core.sources import SyntheticSource
 from desktop.ui.app import install_excepthook
@@ -169,6 +170,20 @@ def test_settings_are_remembered(qtbot, open_window, astronaut_video, settings):
     assert again._startup_sources(None) == [str(astronaut_video.resolve()), "0", "demo"]
     wait_frames(qtbot, again, 2)  # with no --source it reopens the last one
     assert again.source_info.name == astronaut_video.name
+
+
+def test_settings_left_at_their_defaults_are_not_pinned(qtbot, open_window, astronaut_video, settings):
+    """Only what the user changed is saved, so a better default in a later version reaches everyone else."""
+    window = open_window(FixedClassifier(), str(astronaut_video))
+    window.settings_panel.min_neighbors.setValue(7)
+    wait_frames(qtbot, window, 2)
+    window.close()
+    assert settings.value("detector/min_neighbors") is not None and settings.value("smoothing_s") is None
+    again = open_window(FixedClassifier(), None)
+    again.settings_panel.min_neighbors.setValue(DetectorConfig().min_neighbors)  # set back by hand
+    wait_frames(qtbot, again, 2)
+    again.close()
+    assert settings.value("detector/min_neighbors") is None
 
 
 @pytest.mark.slow

@@ -78,10 +78,23 @@ def remembered_model(settings: QSettings) -> Path | None:
 
 
 def save_config(settings: QSettings, config: PipelineConfig) -> None:
-    settings.setValue("detector/scale_factor", config.detector.scale_factor)
-    settings.setValue("detector/min_neighbors", config.detector.min_neighbors)
-    settings.setValue("detector/min_face_size", config.detector.min_face_size)
-    settings.setValue("smoothing_s", config.smoothing_s)
+    """Keep the settings the user changed; forget those left at their defaults.
+
+    A value saved only because it was the default at the time would pin it: when a later
+    version measures a better default, users who never touched the setting get it.
+    """
+    d, p = DetectorConfig(), PipelineConfig()
+    values = {
+        "detector/scale_factor": (config.detector.scale_factor, d.scale_factor),
+        "detector/min_neighbors": (config.detector.min_neighbors, d.min_neighbors),
+        "detector/min_face_size": (config.detector.min_face_size, d.min_face_size),
+        "smoothing_s": (config.smoothing_s, p.smoothing_s),
+    }
+    for key, (value, default) in values.items():
+        if value == default:
+            settings.remove(key)
+        else:
+            settings.setValue(key, value)
 
 
 class MainWindow(QMainWindow):
