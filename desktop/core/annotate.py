@@ -69,9 +69,8 @@ def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, strength: float = 0.
     full size in numpy (same look: no pixel differs by more than 7 of 255).
     """
     h, w = image.shape[:2]
-    grid = _HEAT_GRID
-    heat = cv2.resize(np.asarray(heatmap, np.float32), (grid, grid), interpolation=cv2.INTER_LINEAR)
-    heat = np.clip(cv2.GaussianBlur(heat, (0, 0), grid / 16), 0.0, 1.0)
+    heat = cv2.resize(np.asarray(heatmap, np.float32), (_HEAT_GRID, _HEAT_GRID), interpolation=cv2.INTER_LINEAR)
+    heat = np.clip(cv2.GaussianBlur(heat, (0, 0), _HEAT_GRID / 16), 0.0, 1.0)
     colors = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_TURBO)
     colors = cv2.resize(colors, (w, h), interpolation=cv2.INTER_LINEAR)
     alpha = cv2.resize(strength * heat, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -77,21 +77,26 @@ def remembered_model(settings: QSettings) -> Path | None:
     return Path(value) if value else None
 
 
+def _saved_values(config: PipelineConfig) -> dict[str, object]:
+    """The settings the window remembers, by their QSettings keys."""
+    d = config.detector
+    return {
+        "detector/scale_factor": d.scale_factor,
+        "detector/min_neighbors": d.min_neighbors,
+        "detector/min_face_size": d.min_face_size,
+        "smoothing_s": config.smoothing_s,
+    }
+
+
 def save_config(settings: QSettings, config: PipelineConfig) -> None:
     """Keep the settings the user changed; forget those left at their defaults.
 
     A value saved only because it was the default at the time would pin it: when a later
     version measures a better default, users who never touched the setting get it.
     """
-    d, p = DetectorConfig(), PipelineConfig()
-    values = {
-        "detector/scale_factor": (config.detector.scale_factor, d.scale_factor),
-        "detector/min_neighbors": (config.detector.min_neighbors, d.min_neighbors),
-        "detector/min_face_size": (config.detector.min_face_size, d.min_face_size),
-        "smoothing_s": (config.smoothing_s, p.smoothing_s),
-    }
-    for key, (value, default) in values.items():
-        if value == default:
+    defaults = _saved_values(PipelineConfig())
+    for key, value in _saved_values(config).items():
+        if value == defaults[key]:
             settings.remove(key)
         else:
             settings.setValue(key, value)
@@ -446,8 +451,7 @@ class MainWindow(QMainWindow):
     def _on_model_loaded(self, path: str) -> None:
         first = not self.active_model and self._pending_model is None
         self.active_model = path
-        if path:
-            self.status_labels["model"].setText(model_display_name(path))
+        if path:  # the label itself is set by _on_model_ready, with the worker's name for the model
             self.status_labels["model"].setToolTip(path)
         if first:
             remembered = remembered_model(self.settings)
