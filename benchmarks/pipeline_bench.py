@@ -5,6 +5,9 @@
 On the same frames, in one run, it measures:
 - decode only (the ceiling),
 - Haar detection only, as the pipeline configures it,
+- the same on the frames turned on their side (and stretched back to their size), where the
+  cascades find no face, with the second
+  cascade (the app's default: it looks where the first found nothing) and without it,
 - the full headless pipeline exactly as ``python -m desktop analyze`` runs it,
 - a seed-style baseline: Haar 1.3/5 on the full-resolution gray frame and ``model.predict``
   on each face, with the same model.
@@ -21,6 +24,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -120,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     classifier = EmotionClassifier(args.model)
     pipeline = Pipeline(classifier)
     detect_fps, detect_ms, detect_faces = bench_detect(frames, pipeline.detector)
+    # The same texture and size without an upright face: what a frame nobody is in costs.
+    sideways = [cv2.resize(np.rot90(image), image.shape[1::-1]) for image in frames]
+    empty_fps, empty_ms, empty_faces = bench_detect(sideways, pipeline.detector)
+    first_only = FaceDetector(replace(pipeline.detector.config, second_look=False))
+    first_fps, first_ms, first_faces = bench_detect(sideways, first_only)
 
     classifier.load()  # model loading and warm-up are not part of any timing
     with open_source(video) as source:
@@ -145,9 +154,14 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline_face_frames": summary.frames_with_faces / n,
         "baseline_face_frames": baseline_faces / n,
         "detect_face_frames": detect_faces / n,
+        "faceless_detect_fps": empty_fps,
+        "faceless_first_cascade_fps": first_fps,
+        "faceless_second_look_cost": float(np.median(empty_ms) / np.median(first_ms)),
         "stages_ms": {
             "decode": stats(decode_ms),
             "detect_only": stats(detect_ms),
+            "faceless_detect": stats(empty_ms),
+            "faceless_first_cascade": stats(first_ms),
             **{f"pipeline_{k}": stats(v) for k, v in stage.items()},
             **{f"baseline_{k}": stats(v) for k, v in baseline_stage.items()},
         },
@@ -162,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         ("decode only", decode_fps, figures["stages_ms"]["decode"], None),
         ("detect only", detect_fps, figures["stages_ms"]["detect_only"], detect_faces / n),
+        ("  frames sideways", empty_fps, figures["stages_ms"]["faceless_detect"], empty_faces / n),
+        ("  ... first cascade", first_fps, figures["stages_ms"]["faceless_first_cascade"], first_faces / n),
         ("pipeline (analyze)", summary.fps, pipeline_ms, summary.frames_with_faces / n),
         ("seed-style baseline", baseline_fps, baseline_ms, baseline_faces / n),
     ]
@@ -171,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in stage.items():
         print(f"  pipeline {k:12}{'':8}{np.median(v):11.2f}{np.percentile(v, 95):9.2f}")
     print(f"pipeline/baseline {figures['pipeline_vs_baseline']:.1f}x")
+    print(f"second cascade on a frame without a face: {figures['faceless_second_look_cost']:.2f}x the first alone")
     print(f"pipeline/decode {figures['pipeline_vs_decode']:.2f}")
     print(json.dumps(figures))
     if tmp:

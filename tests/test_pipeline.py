@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import ROOT
 from desktop_support import VIDEO_FRAMES, VIDEO_SIZE, FixedClassifier, shared_media
 
 from desktop.core.detector import DetectorConfig, DetectorError, FaceDetector
@@ -110,6 +112,28 @@ def test_detector_rejects_a_bad_cascade(tmp_path):
     (tmp_path / "bad.xml").write_text("<opencv_storage></opencv_storage>")
     with pytest.raises(DetectorError, match="cascade"):
         FaceDetector(cascade_path=tmp_path / "bad.xml")
+    with pytest.raises(DetectorError, match="cascade"):
+        FaceDetector(second_cascade_path=tmp_path / "bad.xml")
+
+
+def test_second_cascade_looks_only_where_the_first_finds_nothing():
+    """A first cascade blind to human faces (OpenCV's cat-face one) stands in for a face the default misses."""
+    cascades = Path(cv2.data.haarcascades)
+    photo = cv2.imread(str(ROOT / "assets" / "astronaut.png"))
+    face = FaceDetector().detect(photo)[0]
+
+    def detector(first: str, second_look: bool = True) -> FaceDetector:
+        return FaceDetector(DetectorConfig(second_look=second_look), cascade_path=cascades / first)
+
+    blind = "haarcascade_frontalcatface.xml"
+    assert detector(blind, second_look=False).detect(photo) == []
+    found = detector(blind).detect(photo)
+    assert len(found) == 1 and iou(found[0], face) > 0.8
+    near = detector(blind).detect_near(photo, [face])  # tracking a face the first cascade lost
+    assert len(near) == 1 and iou(near[0], face) > 0.8
+    # Where the first cascade finds something (here smiles), the second is not asked.
+    smiles = detector("haarcascade_smile.xml", second_look=False).detect(photo)
+    assert len(smiles) > 1 and detector("haarcascade_smile.xml").detect(photo) == smiles
 
 
 def test_tracker_keeps_ids_and_smooths_each_face_on_its_own():

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from desktop.core.resources import CASCADE, resource_path
+from desktop.core.resources import CASCADE, SECOND_CASCADE, resource_path
 from desktop.core.tracking import intersection
 from model.preprocess import Box, to_gray
 
@@ -31,6 +31,7 @@ class DetectorConfig:
     min_neighbors: int = 5  # overlapping hits needed to keep a face; higher means fewer false faces
     min_face_size: int = 48  # smallest face to report, in full-frame pixels
     detect_width: int = 320  # frames wider than this are shrunk before detecting (see FaceDetector)
+    second_look: bool = True  # where the main cascade finds no face, try OpenCV's alt2 cascade (see FaceDetector)
 
     def __post_init__(self) -> None:
         if self.scale_factor <= 1.0:
@@ -45,16 +46,24 @@ class FaceDetector:
     Detection runs on a copy shrunk to ``detect_width``, but never so far that a face of
     ``min_face_size`` falls below the cascade's 24-pixel window: the speed-up costs no recall
     for the faces the user asked for.
+
+    Where the main cascade finds nothing (in the frame, or near a face being tracked), a second
+    one takes a look (``second_look``): OpenCV's ``alt2``, whose more numerous stages make each
+    hit likelier a face, so it keeps a face with two fewer overlapping hits. It finds faces
+    tilted down or turned that the first misses: with the shipped model, ``evaluate --detect``
+    finds 80.9 % of PublicTest (75.4 without it) and 96.1 % of faces-in-the-wild (95.1), for
+    1 false box on 44 faceless photos where the first cascade found none. A frame that holds a
+    face costs nothing more; one without costs a second scan (~12 ms at 640x360).
     """
 
-    def __init__(self, config: DetectorConfig | None = None, cascade_path: Path | None = None) -> None:
-        path = cascade_path or resource_path(CASCADE)
-        try:
-            self._cascade = cv2.CascadeClassifier(str(path))
-        except (cv2.error, SystemError):  # OpenCV raises (wrapped) for a malformed XML file
-            self._cascade = cv2.CascadeClassifier()
-        if self._cascade.empty():
-            raise DetectorError(f"{path}: cannot load the Haar cascade (missing or corrupt file)")
+    def __init__(
+        self,
+        config: DetectorConfig | None = None,
+        cascade_path: Path | None = None,
+        second_cascade_path: Path | None = None,
+    ) -> None:
+        self._cascade = _load_cascade(cascade_path or resource_path(CASCADE))
+        self._second = _load_cascade(second_cascade_path or resource_path(SECOND_CASCADE))
         self.config = config or DetectorConfig()
 
     def _shrink(self, gray: np.ndarray) -> tuple[np.ndarray, float]:
@@ -113,6 +122,14 @@ class FaceDetector:
         found = self._cascade.detectMultiScale(
             gray, scaleFactor=cfg.scale_factor, minNeighbors=cfg.min_neighbors, minSize=(min_size, min_size), **kwargs
         )
+        if len(found) == 0 and cfg.second_look:
+            found = self._second.detectMultiScale(
+                gray,
+                scaleFactor=cfg.scale_factor,
+                minNeighbors=max(cfg.min_neighbors - 2, 1),
+                minSize=(min_size, min_size),
+                **kwargs,
+            )
         return np.asarray(found).reshape(-1, 4)
 
     @staticmethod
@@ -123,6 +140,16 @@ class FaceDetector:
             for x, y, w, h in rects
         ]
         return sorted(boxes, key=lambda b: b.area, reverse=True)
+
+
+def _load_cascade(path: Path) -> cv2.CascadeClassifier:
+    try:
+        cascade = cv2.CascadeClassifier(str(path))
+    except (cv2.error, SystemError):  # OpenCV raises (wrapped) for a malformed XML file
+        cascade = cv2.CascadeClassifier()
+    if cascade.empty():
+        raise DetectorError(f"{path}: cannot load the Haar cascade (missing or corrupt file)")
+    return cascade
 
 
 def _overlap(a: Box, b: Box) -> float:

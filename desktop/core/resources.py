@@ -9,6 +9,8 @@ from pathlib import Path
 _ROOT = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[2]))
 
 CASCADE = "assets/haarcascade_frontalface_default.xml"
+#: Tried where CASCADE finds no face (see desktop.core.detector.FaceDetector).
+SECOND_CASCADE = "assets/haarcascade_frontalface_alt2.xml"
 DEMO_IMAGE = "assets/astronaut.png"
 
 

@@ -10,7 +10,6 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter
 from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
 
-from desktop.core.detector import DetectorConfig
 from desktop.core.pipeline import PipelineConfig
 from desktop.ui.painting import painting
 
@@ -133,11 +132,11 @@ class SettingsPanel(QWidget):
         return self._config
 
     def _emit(self) -> None:
-        detector = DetectorConfig(
+        detector = replace(
+            self._config.detector,
             scale_factor=round(self.scale_factor.value(), 3),
             min_neighbors=self.min_neighbors.value(),
             min_face_size=self.min_face.value(),
-            detect_width=self._config.detector.detect_width,
         )
         self._config = replace(self._config, detector=detector, smoothing_s=round(self.smoothing.value(), 3))
         self.changed.emit(self._config)
