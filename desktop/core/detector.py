@@ -53,7 +53,7 @@ class FaceDetector:
     tilted down or turned that the first misses: with the shipped model, ``evaluate --detect``
     finds 80.9 % of PublicTest (75.4 without it) and 96.1 % of faces-in-the-wild (95.1), for
     1 false box on 44 faceless photos where the first cascade found none. A frame that holds a
-    face costs nothing more; one without costs a second scan (~12 ms at 640x360).
+    face costs nothing more; one without costs a second scan (9–11 ms at 640x360 here).
     """
 
     def __init__(
