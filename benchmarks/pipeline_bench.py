@@ -6,8 +6,8 @@ On the same frames, in one run, it measures:
 - decode only (the ceiling),
 - Haar detection only, as the pipeline configures it,
 - the same on the frames turned on their side (and stretched back to their size), where the
-  cascades find no face, with the second
-  cascade (the app's default: it looks where the first found nothing) and without it,
+  cascades find no face: with the second cascade (the app's default: it looks where the first
+  found nothing) and without it,
 - the full headless pipeline exactly as ``python -m desktop analyze`` runs it,
 - a seed-style baseline: Haar 1.3/5 on the full-resolution gray frame and ``model.predict``
   on each face, with the same model.
