@@ -18,7 +18,7 @@ from desktop.core.annotate import draw_result, overlay_heatmap
 from desktop.core.pipeline import Pipeline
 from desktop.core.sources import open_source
 from desktop.ui.faces import ProbabilityStrip
-from model.preprocess import expand_box
+from model.preprocess import DEFAULT_MARGIN, expand_box
 from model.saliency import occlusion_map
 from model.spec import INPUT_SIZE, LABELS
 
@@ -87,7 +87,7 @@ def test_the_overlay_tints_only_the_explained_face(real_classifier):
     image = cv2.imread(str(ASTRONAUT))
     result = Pipeline(real_classifier).process(image, explain="all")
     plain, explained = draw_result(image, result), draw_result(image, result, result.explanations[0])
-    box = expand_box(result.faces[0].box, 0.1, image.shape[1], image.shape[0])
+    box = expand_box(result.faces[0].box, DEFAULT_MARGIN, image.shape[1], image.shape[0])  # the model's crop
     changed = np.any(plain != explained, axis=2)
     assert changed[box.y : box.y + box.h, box.x : box.x + box.w].mean() > 0.2
     changed[box.y : box.y + box.h, box.x : box.x + box.w] = False

@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, write_fer_csv
 
 from model.data import load_dataset
-from model.preprocess import Box, expand_box, face_to_input, faces_to_batch, to_gray
+from model.preprocess import DEFAULT_MARGIN, Box, expand_box, face_to_input, faces_to_batch, to_gray
 from model.spec import INPUT_SHAPE, LABEL_KEYS, LABELS
 
 
@@ -59,7 +59,7 @@ def test_train_serve_parity(tmp_path):
     served = face_to_input(frame, box)  # what the app feeds the model
 
     # The training path for an image folder: the same crop saved as a file, then loaded.
-    crop_box = expand_box(box, 0.1, 320, 240)
+    crop_box = expand_box(box, DEFAULT_MARGIN, 320, 240)  # the margin the app crops with
     crop = frame[crop_box.y : crop_box.y + crop_box.h, crop_box.x : crop_box.x + crop_box.w]
     (tmp_path / "faces" / "train" / "happy").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "faces" / "train" / "happy" / "0.png"), crop)

@@ -89,7 +89,7 @@ SMOOTHING_S = 0.2
 @dataclass(frozen=True)
 class PipelineConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
-    margin: float = DEFAULT_MARGIN  # added around each Haar box before cropping, as in training
+    margin: float = DEFAULT_MARGIN  # added around each Haar box before cropping (why 0.05: model.preprocess)
     smoothing_s: float = SMOOTHING_S  # time constant of each face's moving average, in seconds; 0 = raw
     iou_threshold: float = 0.3  # overlap needed to keep a face's ID from one frame to the next
     full_scan_every: int = 10  # between whole-frame scans (a third of a second at 30 fps), look only near known faces
