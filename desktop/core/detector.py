@@ -117,19 +117,18 @@ class FaceDetector:
         return unique
 
     def _scan(self, gray: np.ndarray, min_size: int, max_size: int | None) -> np.ndarray:
+        """The first cascade's hits; the second's (with two fewer neighbours) only where it has none."""
         cfg = self.config
+        looks = [(self._cascade, cfg.min_neighbors)]
+        if cfg.second_look:
+            looks.append((self._second, max(cfg.min_neighbors - 2, 1)))
         kwargs = {"maxSize": (max_size, max_size)} if max_size else {}
-        found = self._cascade.detectMultiScale(
-            gray, scaleFactor=cfg.scale_factor, minNeighbors=cfg.min_neighbors, minSize=(min_size, min_size), **kwargs
-        )
-        if len(found) == 0 and cfg.second_look:
-            found = self._second.detectMultiScale(
-                gray,
-                scaleFactor=cfg.scale_factor,
-                minNeighbors=max(cfg.min_neighbors - 2, 1),
-                minSize=(min_size, min_size),
-                **kwargs,
+        for cascade, neighbours in looks:
+            found = cascade.detectMultiScale(
+                gray, scaleFactor=cfg.scale_factor, minNeighbors=neighbours, minSize=(min_size, min_size), **kwargs
             )
+            if len(found):
+                break
         return np.asarray(found).reshape(-1, 4)
 
     @staticmethod
