@@ -114,26 +114,36 @@ def test_detector_rejects_a_bad_cascade(tmp_path):
         FaceDetector(cascade_path=tmp_path / "bad.xml")
     with pytest.raises(DetectorError, match="cascade"):
         FaceDetector(second_cascade_path=tmp_path / "bad.xml")
+    with pytest.raises(DetectorError, match="cascade"):
+        FaceDetector(profile_cascade_path=tmp_path / "bad.xml")
 
 
-def test_second_cascade_looks_only_where_the_first_finds_nothing():
+def test_fallback_cascades_look_only_where_the_first_finds_nothing():
     """A first cascade blind to human faces (OpenCV's cat-face one) stands in for a face the default misses."""
     cascades = Path(cv2.data.haarcascades)
     photo = cv2.imread(str(ROOT / "assets" / "astronaut.png"))
     face = FaceDetector().detect(photo)[0]
 
-    def detector(first: str, second_look: bool = True) -> FaceDetector:
-        return FaceDetector(DetectorConfig(second_look=second_look), cascade_path=cascades / first)
+    def detector(first: str, fallback_looks: bool = True, second: str | None = None) -> FaceDetector:
+        config = DetectorConfig(fallback_looks=fallback_looks, min_face_size=24)
+        return FaceDetector(config, cascade_path=cascades / first, second_cascade_path=second and cascades / second)
 
     blind = "haarcascade_frontalcatface.xml"
-    assert detector(blind, second_look=False).detect(photo) == []
+    assert detector(blind, fallback_looks=False).detect(photo) == []
     found = detector(blind).detect(photo)
     assert len(found) == 1 and iou(found[0], face) > 0.8
     near = detector(blind).detect_near(photo, [face])  # tracking a face the first cascade lost
     assert len(near) == 1 and iou(near[0], face) > 0.8
-    # Where the first cascade finds something (here smiles), the second is not asked.
-    smiles = detector("haarcascade_smile.xml", second_look=False).detect(photo)
+    # Where the first cascade finds something (here smiles), no other is asked.
+    smiles = detector("haarcascade_smile.xml", fallback_looks=False).detect(photo)
     assert len(smiles) > 1 and detector("haarcascade_smile.xml").detect(photo) == smiles
+    # With both frontal cascades blind, the profile cascade finds her: she is turned a little to
+    # her left, a side it knows, so in the mirror image only its mirrored look finds her.
+    profile = detector(blind, second=blind).detect(photo)
+    assert len(profile) == 1 and iou(profile[0], face) > 0.3
+    mirrored = detector(blind, second=blind).detect(np.ascontiguousarray(photo[:, ::-1]))
+    p, m, width = profile[0], mirrored[0], photo.shape[1]
+    assert len(mirrored) == 1 and abs(m.x - (width - p.x - p.w)) <= 2 and abs(m.y - p.y) <= 2 and abs(m.w - p.w) <= 2
 
 
 def test_tracker_keeps_ids_and_smooths_each_face_on_its_own():
@@ -229,3 +239,22 @@ def test_region_redetection_scans_the_whole_frame_only_every_k_frames(astronaut_
     pipeline.process(blank)
     seen = [bool(pipeline.process(img).faces) for img in frames[:5]]
     assert seen[0]  # no face known: every frame is a whole-frame scan until one is found
+
+
+def test_a_video_without_faces_spreads_the_fallback_looks_over_its_frames():
+    """With both frontal cascades blind (cat faces), only the profile looks (the 2nd and 3rd fallbacks) find her."""
+    cascades = Path(cv2.data.haarcascades)
+    photo = cv2.imread(str(ROOT / "assets" / "astronaut.png"))
+    blank = np.full_like(photo, 128)
+    blind = cascades / "haarcascade_frontalcatface.xml"
+
+    def pipeline() -> Pipeline:
+        config = PipelineConfig(detector=DetectorConfig(min_face_size=24))
+        return Pipeline(FixedClassifier(), config, FaceDetector(cascade_path=blind, second_cascade_path=blind))
+
+    assert pipeline().process(photo).faces  # a still gets every look
+    video = pipeline()
+    seen = [bool(video.process(image, time_s=k / 30).faces) for k, image in enumerate([blank, photo, photo, photo])]
+    assert seen == [False, False, True, True]  # frame 1 in a faceless stretch asks alt2 only, frame 2 the profile
+    slides = pipeline()  # images a second apart (a folder) are not a video: each gets every look
+    assert [bool(slides.process(image, time_s=k).faces) for k, image in enumerate([blank, photo])] == [False, True]

@@ -82,6 +82,9 @@ class FrameResult:
 #: Seconds between two maps of the face being explained: ~5 a second, each ~25 forward passes.
 EXPLAIN_EVERY_S = 0.18
 
+#: Frames closer than this are one video: in a stretch of them without a face, each gets one fallback look.
+SPREAD_LOOKS_WITHIN_S = 0.1
+
 #: Default smoothing time constant, chosen with benchmarks/smoothing_bench.py on a real clip (see the README).
 SMOOTHING_S = 0.2
 
@@ -108,6 +111,8 @@ class Pipeline:
         self.tracker = FaceTracker(self._config.iou_threshold, smoothing_s=self._config.smoothing_s)
         self._previous: list[Box] = []  # the faces found in the last frame
         self._since_scan = 0  # frames since the last whole-frame scan
+        self._faceless = 0  # whole-frame scans in a row that found no face
+        self._last_time_s = 0.0
         self.full_scans = 0  # how many frames needed a whole-frame scan (for benchmarks and tests)
 
     @property
@@ -129,14 +134,20 @@ class Pipeline:
 
     def reset(self) -> None:
         self.tracker.reset()
-        self._previous, self._since_scan = [], 0
+        self._previous, self._since_scan, self._faceless = [], 0, 0
 
-    def _detect(self, gray: np.ndarray) -> list[Box]:
+    def _detect(self, gray: np.ndarray, time_s: float) -> list[Box]:
         """Faces near the last ones, with a whole-frame scan every ``full_scan_every`` frames.
 
         The whole frame is also scanned whenever a face is lost near its old place or
         there was none, so recall is never below scanning every frame for a face that
         stays put, and a new face waits at most ``full_scan_every - 1`` frames.
+
+        Asking every fallback cascade (see :class:`FaceDetector`) in each frame of a video
+        nobody is in would cost about four scans a frame. So the first frame without a face
+        gets all of them, and each further one in a row, if it comes within
+        ``SPREAD_LOOKS_WITHIN_S`` of the last, gets one in turn: a face only a fallback finds
+        is found at most two frames later. Stills and images a second apart get all.
         """
         every = self._config.full_scan_every
         if self._previous and every > 1 and self._since_scan < every - 1:
@@ -146,7 +157,10 @@ class Pipeline:
                 return boxes
         self._since_scan = 0
         self.full_scans += 1
-        return self.detector.detect(gray)
+        in_a_row = self._faceless and 0 < time_s - self._last_time_s < SPREAD_LOOKS_WITHIN_S
+        boxes = self.detector.detect(gray, fallback=self._faceless - 1 if in_a_row else None)
+        self._faceless = 0 if boxes else self._faceless + 1
+        return boxes
 
     def process(
         self,
@@ -162,8 +176,8 @@ class Pipeline:
         """
         t0 = time.perf_counter()
         gray = to_gray(image)  # once per frame, shared by detection and cropping
-        boxes = self._detect(gray)
-        self._previous = boxes
+        boxes = self._detect(gray, time_s)
+        self._previous, self._last_time_s = boxes, time_s
         t1 = time.perf_counter()
         batch = faces_to_batch(gray, boxes, self._config.margin)
         t2 = time.perf_counter()

@@ -11,6 +11,8 @@ _ROOT = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[2]))
 CASCADE = "assets/haarcascade_frontalface_default.xml"
 #: Tried where CASCADE finds no face (see desktop.core.detector.FaceDetector).
 SECOND_CASCADE = "assets/haarcascade_frontalface_alt2.xml"
+#: Tried, on the frame and its mirror image, where both frontal cascades find no face.
+PROFILE_CASCADE = "assets/haarcascade_profileface.xml"
 DEMO_IMAGE = "assets/astronaut.png"
 
 
