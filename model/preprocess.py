@@ -1,7 +1,7 @@
 """The one face -> model-input function, shared by training, evaluation and the app.
 
 Every face the model ever sees goes through :func:`face_to_input`: grayscale, crop the
-box (expanded by a margin, clipped at the frame edge), resize to 48x48 with
+box (expanded by a margin, clipped at the frame edge; a face found tilted is cut upright), resize to 48x48 with
 ``cv2.INTER_AREA`` when shrinking and ``cv2.INTER_LINEAR`` when enlarging, equalise the
 grey-level histogram, and return ``uint8`` values 0-255.
 
@@ -33,12 +33,18 @@ DEFAULT_MARGIN: float = 0.05
 
 @dataclass(frozen=True)
 class Box:
-    """An axis-aligned box in pixel coordinates (x, y of the top-left corner)."""
+    """A face's box in pixel coordinates (x, y of the top-left corner).
+
+    ``angle`` (degrees, counter-clockwise as in OpenCV) is set for a face found tilted: it is
+    upright in the frame turned by ``angle`` about the box's centre, and that is how
+    :func:`face_to_input` cuts it. The box itself is drawn upright, around the same centre.
+    """
 
     x: int
     y: int
     w: int
     h: int
+    angle: float = 0.0
 
     @property
     def area(self) -> int:
@@ -86,7 +92,9 @@ def face_to_input(image: np.ndarray, box: Box | None = None, margin: float = DEF
     Raises ``ValueError`` for an empty crop.
     """
     gray = to_gray(image)
-    if box is not None:
+    if box is not None and box.angle:
+        gray = _cut_upright(gray, box, margin)
+    elif box is not None:
         h, w = gray.shape
         box = expand_box(box, margin, w, h)
         if box.w == 0 or box.h == 0:
@@ -102,6 +110,21 @@ def face_to_input(image: np.ndarray, box: Box | None = None, margin: float = DEF
             interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR,
         )
     return equalize(gray)[:, :, None]
+
+
+def _cut_upright(gray: np.ndarray, box: Box, margin: float) -> np.ndarray:
+    """A tilted face's box grown by ``margin``, cut from the frame turned by ``box.angle`` about its centre.
+
+    Edge pixels are repeated where the turned box reaches past the frame, so the face keeps its
+    place in the crop as it does when the frame's edge is not near.
+    """
+    w, h = box.w + 2 * round(box.w * margin), box.h + 2 * round(box.h * margin)
+    if w <= 0 or h <= 0:
+        raise ValueError("empty face crop")
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    turn = cv2.getRotationMatrix2D((cx, cy), box.angle, 1.0)
+    turn[:, 2] -= (cx - w / 2, cy - h / 2)
+    return cv2.warpAffine(gray, turn, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def equalize(gray: np.ndarray) -> np.ndarray:

@@ -104,6 +104,9 @@ def test_the_overlay_tints_in_proportion_to_the_evidence_and_leaves_the_rest_alo
     assert change[:, :40].min() > 30  # tinted where the evidence is
     assert change[:, -60:].max() <= 1  # untouched far from it
     assert change[:, 60].mean() < change[:, 30].mean()  # and fading in between, not a hard edge
+    # A tilted face's map is of the face cut upright: turned a quarter counter-clockwise, the left goes to the bottom.
+    turned = np.abs(overlay_heatmap(grey, heat, angle=90).astype(int) - 128).max(axis=2)
+    assert turned[-40:, :].min() > 30 and turned[:60, :].max() <= 1
 
 
 def test_analyze_writes_one_picture_per_face_per_sampled_second(tmp_path, astronaut_video, real_classifier):

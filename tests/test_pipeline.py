@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -15,7 +16,7 @@ from desktop.core.detector import DetectorConfig, DetectorError, FaceDetector
 from desktop.core.pipeline import Pipeline, PipelineConfig
 from desktop.core.sources import LatestFrameSource, SourceError, SyntheticSource, open_source
 from desktop.core.tracking import FaceTracker, iou
-from model.preprocess import Box, faces_to_batch
+from model.preprocess import Box, face_to_input, faces_to_batch
 from model.spec import NUM_CLASSES
 
 pytest_plugins = ["conftest_desktop"]
@@ -144,6 +145,30 @@ def test_fallback_cascades_look_only_where_the_first_finds_nothing():
     mirrored = detector(blind, second=blind).detect(np.ascontiguousarray(photo[:, ::-1]))
     p, m, width = profile[0], mirrored[0], photo.shape[1]
     assert len(mirrored) == 1 and abs(m.x - (width - p.x - p.w)) <= 2 and abs(m.y - p.y) <= 2 and abs(m.w - p.w) <= 2
+
+
+@pytest.mark.parametrize("tilt", [30, -30])
+def test_a_head_tilted_sideways_is_found_and_cut_upright(tilt):
+    """The frontal cascades lose her at 30 degrees; a look on the frame turned back finds her and cuts her upright."""
+    photo = cv2.imread(str(ROOT / "assets" / "astronaut.png"))
+    face = FaceDetector().detect(photo)[0]
+    h, w = photo.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), tilt, 1.0)
+    tilted = cv2.warpAffine(photo, turn, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    assert FaceDetector(DetectorConfig(fallback_looks=False)).detect(tilted) == []
+    (found,) = FaceDetector().detect(tilted)
+    assert np.sign(found.angle) == -np.sign(tilt)  # turned the other way to be upright
+    centre = turn @ (face.x + face.w / 2, face.y + face.h / 2, 1)  # where her face went
+    assert np.hypot(found.x + found.w / 2 - centre[0], found.y + found.h / 2 - centre[1]) < 0.06 * face.w
+    upright = face_to_input(photo, face).astype(float).ravel()
+    cut = face_to_input(tilted, found).astype(float).ravel()
+    square = face_to_input(tilted, replace(found, angle=0.0)).astype(float).ravel()  # the same box, not turned
+    assert np.corrcoef(upright, cut)[0, 1] > 0.6 > 0.4 > np.corrcoef(upright, square)[0, 1]
+    # In a video, the tilted face is then followed near where it was, keeping its ID and its angle.
+    video = Pipeline(FixedClassifier())
+    faces = [video.process(tilted, index=k, time_s=k / 30).faces for k in range(12)]
+    assert all(len(f) == 1 and f[0].face_id == 1 and f[0].box.angle == found.angle for f in faces)
+    assert video.full_scans <= 2
 
 
 def test_tracker_keeps_ids_and_smooths_each_face_on_its_own():

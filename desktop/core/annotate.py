@@ -39,7 +39,7 @@ def draw_result(
             if face.face_id == explanation.face_id:
                 crop = expand_box(face.box, margin, out.shape[1], out.shape[0])
                 region = out[crop.y : crop.y + crop.h, crop.x : crop.x + crop.w]
-                region[:] = overlay_heatmap(region, explanation.saliency.heatmap)
+                region[:] = overlay_heatmap(region, explanation.saliency.heatmap, angle=-face.box.angle)
     h = out.shape[0]
     scale = max(0.45, h / 900)
     thickness = max(1, round(h / 360))
@@ -58,8 +58,11 @@ def draw_result(
 _HEAT_GRID = 64
 
 
-def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, strength: float = 0.6) -> np.ndarray:
+def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, strength: float = 0.6, angle: float = 0.0) -> np.ndarray:
     """``image`` (BGR) with ``heatmap`` (values 0-1, any size) stretched over it in the "turbo" colours.
+
+    ``angle`` turns the map (degrees, counter-clockwise) first: a tilted face's map is of the face
+    cut upright, and goes back onto the frame turned the other way.
 
     Each pixel is tinted in proportion to its evidence, so what did not matter keeps its own look.
     The map is smoothed first: its 5x5 grid of patches is coarse, and the eye reads blocks as edges.
@@ -70,6 +73,8 @@ def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, strength: float = 0.
     """
     h, w = image.shape[:2]
     heat = cv2.resize(np.asarray(heatmap, np.float32), (_HEAT_GRID, _HEAT_GRID), interpolation=cv2.INTER_LINEAR)
+    if angle:
+        heat = cv2.warpAffine(heat, cv2.getRotationMatrix2D((_HEAT_GRID / 2, _HEAT_GRID / 2), angle, 1.0), heat.shape)
     heat = np.clip(cv2.GaussianBlur(heat, (0, 0), _HEAT_GRID / 16), 0.0, 1.0)
     colors = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_TURBO)
     colors = cv2.resize(colors, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -147,7 +147,7 @@ class Pipeline:
         nobody is in would cost about four scans a frame. So the first frame without a face
         gets all of them, and each further one in a row, if it comes within
         ``SPREAD_LOOKS_WITHIN_S`` of the last, gets one in turn: a face only a fallback finds
-        is found at most two frames later. Stills and images a second apart get all.
+        is found at most four frames later. Stills and images a second apart get all.
         """
         every = self._config.full_scan_every
         if self._previous and every > 1 and self._since_scan < every - 1:
