@@ -283,3 +283,19 @@ def test_a_video_without_faces_spreads_the_fallback_looks_over_its_frames():
     assert seen == [False, False, True, True]  # frame 1 in a faceless stretch asks alt2 only, frame 2 the profile
     slides = pipeline()  # images a second apart (a folder) are not a video: each gets every look
     assert [bool(slides.process(image, time_s=k).faces) for k, image in enumerate([blank, photo])] == [False, True]
+
+
+def test_a_scheduled_scan_keeps_a_tilted_face_the_first_cascade_does_not_see():
+    """Her tilted twin is found alone; when an upright face joins, the whole-frame scans find it and keep the twin."""
+    photo = cv2.imread(str(ROOT / "assets" / "astronaut.png"))
+    h, w = photo.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), 30, 1.0)
+    tilted = cv2.warpAffine(photo, turn, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    alone = np.hstack([np.full_like(photo, 128), tilted])
+    together = np.hstack([photo, tilted])
+    pipeline = Pipeline(FixedClassifier(), PipelineConfig(full_scan_every=5))
+    frames = [alone] * 3 + [together] * 12
+    results = [pipeline.process(image, index=k, time_s=k / 30) for k, image in enumerate(frames)]
+    twin = [[f for f in r.faces if f.box.angle] for r in results]
+    assert all(len(t) == 1 and t[0].face_id == 1 for t in twin)  # never lost, one ID
+    assert all(len(r.faces) == 2 for r in results[5:]) and pipeline.full_scans >= 3  # scans at frames 0, 5, 10

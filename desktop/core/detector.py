@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from desktop.core.resources import CASCADE, PROFILE_CASCADE, SECOND_CASCADE, resource_path
-from desktop.core.tracking import intersection
+from desktop.core.tracking import overlap
 from model.preprocess import Box, to_gray
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class FaceDetector:
                 found.extend(self._boxes([best], angle, scale, x0, y0))
         unique: list[Box] = []
         for b in sorted(found, key=lambda b: b.area, reverse=True):  # two old boxes may find the same face
-            if all(_overlap(b, u) < 0.5 for u in unique):
+            if all(overlap(b, u) < 0.5 for u in unique):
                 unique.append(b)
         return unique
 
@@ -212,8 +212,3 @@ def _load_cascade(path: Path) -> cv2.CascadeClassifier:
     if cascade.empty():
         raise DetectorError(f"{path}: cannot load the Haar cascade (missing or corrupt file)")
     return cascade
-
-
-def _overlap(a: Box, b: Box) -> float:
-    """Intersection over the smaller box's area: 1 for a box inside the other, however different their sizes."""
-    return intersection(a, b) / max(min(a.area, b.area), 1)

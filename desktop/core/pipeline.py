@@ -15,7 +15,7 @@ import numpy as np
 
 from desktop.core.classifier import Classifier
 from desktop.core.detector import DetectorConfig, FaceDetector
-from desktop.core.tracking import FaceTracker
+from desktop.core.tracking import FaceTracker, overlap
 from model.preprocess import DEFAULT_MARGIN, Box, faces_to_batch, to_gray
 from model.saliency import Saliency, occlusion_map
 from model.spec import LABEL_KEYS, LABELS
@@ -112,6 +112,7 @@ class Pipeline:
         self._previous: list[Box] = []  # the faces found in the last frame
         self._since_scan = 0  # frames since the last whole-frame scan
         self._faceless = 0  # whole-frame scans in a row that found no face
+        self._turn = 0  # which fallback look the next scan that asks only one asks
         self._last_time_s = 0.0
         self.full_scans = 0  # how many frames needed a whole-frame scan (for benchmarks and tests)
 
@@ -143,24 +144,34 @@ class Pipeline:
         there was none, so recall is never below scanning every frame for a face that
         stays put, and a new face waits at most ``full_scan_every - 1`` frames.
 
-        Asking every fallback cascade (see :class:`FaceDetector`) in each frame of a video
-        nobody is in would cost about four scans a frame. So the first frame without a face
-        gets all of them, and each further one in a row, if it comes within
-        ``SPREAD_LOOKS_WITHIN_S`` of the last, gets one in turn: a face only a fallback finds
-        is found at most four frames later. Stills and images a second apart get all.
+        Asking every fallback look (see :class:`FaceDetector`) in a whole-frame scan costs
+        about six scans where the first cascade finds nothing. In a video (frames within
+        ``SPREAD_LOOKS_WITHIN_S``), a scan while faces are known or after a frame without one
+        asks only one fallback, in turn: a face only a fallback finds is found at most four
+        frames later. Known faces the scan misses are looked for where they were, with every
+        look (cheap there), so a face found tilted or in profile is kept. Stills, the first
+        frame of a video and images a second apart get every look.
         """
         every = self._config.full_scan_every
+        near: list[Box] | None = None  # the known faces found where they were, if looked for
         if self._previous and every > 1 and self._since_scan < every - 1:
-            boxes = self.detector.detect_near(gray, self._previous)
-            if len(boxes) >= len(self._previous):
+            near = self.detector.detect_near(gray, self._previous)
+            if len(near) >= len(self._previous):
                 self._since_scan += 1
-                return boxes
+                return near
         self._since_scan = 0
         self.full_scans += 1
-        in_a_row = self._faceless and 0 < time_s - self._last_time_s < SPREAD_LOOKS_WITHIN_S
-        boxes = self.detector.detect(gray, fallback=self._faceless - 1 if in_a_row else None)
+        video = 0 < time_s - self._last_time_s < SPREAD_LOOKS_WITHIN_S
+        if video and (self._previous or self._faceless):
+            boxes = self.detector.detect(gray, fallback=self._turn)
+            self._turn += 1
+        else:
+            boxes = self.detector.detect(gray)
+        if video and near is None and self._previous:  # a scheduled scan: keep the known faces it missed
+            near = self.detector.detect_near(gray, [p for p in self._previous if not _overlaps(p, boxes)])
+        boxes += [b for b in near or [] if not _overlaps(b, boxes)]
         self._faceless = 0 if boxes else self._faceless + 1
-        return boxes
+        return sorted(boxes, key=lambda b: b.area, reverse=True)
 
     def process(
         self,
@@ -198,3 +209,8 @@ class Pipeline:
         spans = ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5))
         timings = Timings(*(1000.0 * (b - a) for a, b in spans))
         return FrameResult(index, time_s, image.shape[1], image.shape[0], faces, timings, explanations)
+
+
+def _overlaps(box: Box, others: list[Box]) -> bool:
+    """Whether ``box`` is one of ``others`` (half of the smaller box shared, as :meth:`FaceDetector.detect_near`)."""
+    return any(overlap(box, o) >= 0.5 for o in others)

@@ -25,6 +25,11 @@ def intersection(a: Box, b: Box) -> int:
     return max(w, 0) * max(h, 0)
 
 
+def overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box's area: 1 for a box inside the other, however different their sizes."""
+    return intersection(a, b) / max(min(a.area, b.area), 1)
+
+
 def iou(a: Box, b: Box) -> float:
     """Intersection over union of two boxes (0 when they do not overlap)."""
     inter = intersection(a, b)
