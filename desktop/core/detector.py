@@ -134,7 +134,7 @@ class FaceDetector:
             max_size = round(1.25 * size * scale)
             if min(roi.shape) < min_size or max_size < min_size:
                 continue
-            rects, angle = self._scan(roi, min_size, max_size)
+            rects, angle = self._scan(roi, min_size, max_size, tilt=box.angle)
             if len(rects):
                 best = max(rects, key=lambda r: r[2] * r[3])
                 found.extend(self._boxes([best], angle, scale, x0, y0))
@@ -145,12 +145,13 @@ class FaceDetector:
         return unique
 
     def _scan(
-        self, gray: np.ndarray, min_size: int, max_size: int | None, fallback: int | None = None
+        self, gray: np.ndarray, min_size: int, max_size: int | None, fallback: int | None = None, tilt: float = 0.0
     ) -> tuple[np.ndarray, float]:
         """The first cascade's hits; where it has none, those of the first fallback look that has some.
 
         Hits come back as (x, y, w, h) rows in ``gray``'s pixels, with the angle the frame was
-        turned by to find them (see :class:`~model.preprocess.Box`).
+        turned by to find them (see :class:`~model.preprocess.Box`). ``tilt``: a face followed
+        that was found turned is looked for turned first (one scan, not five, while it stays so).
         """
         cfg = self.config
         first, *fallbacks = self._looks
@@ -158,7 +159,10 @@ class FaceDetector:
             fallbacks = []
         elif fallback is not None:
             fallbacks = [fallbacks[fallback % len(fallbacks)]]
-        for look in (first, *fallbacks):
+        looks = [first, *fallbacks]
+        if tilt:
+            looks.sort(key=lambda look: look.angle != tilt)  # stable: the rest keep their order
+        for look in looks:
             lo = min_size if max_size else min_size * look.size_factor  # near a known face, its size rules
             image = np.ascontiguousarray(gray[:, ::-1]) if look.mirrored else gray
             if look.angle:
