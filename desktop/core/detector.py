@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from desktop.core.resources import CASCADE, PROFILE_CASCADE, SECOND_CASCADE, resource_path
-from desktop.core.tracking import overlap
+from desktop.core.tracking import is_one_of
 from model.preprocess import Box, to_gray
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class DetectorConfig:
     min_neighbors: int = 5  # overlapping hits needed to keep a face; higher means fewer false faces
     min_face_size: int = 48  # smallest face to report, in full-frame pixels
     detect_width: int = 320  # frames wider than this are shrunk before detecting (see FaceDetector)
-    fallback_looks: bool = True  # where the main cascade finds no face, try alt2, then profiles (see FaceDetector)
+    fallback_looks: bool = True  # where the main cascade finds no face: alt2, profiles, turned (see FaceDetector)
 
     def __post_init__(self) -> None:
         if self.scale_factor <= 1.0:
@@ -140,7 +140,7 @@ class FaceDetector:
                 found.extend(self._boxes([best], angle, scale, x0, y0))
         unique: list[Box] = []
         for b in sorted(found, key=lambda b: b.area, reverse=True):  # two old boxes may find the same face
-            if all(overlap(b, u) < 0.5 for u in unique):
+            if not is_one_of(b, unique):
                 unique.append(b)
         return unique
 

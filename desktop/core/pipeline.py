@@ -15,7 +15,7 @@ import numpy as np
 
 from desktop.core.classifier import Classifier
 from desktop.core.detector import DetectorConfig, FaceDetector
-from desktop.core.tracking import FaceTracker, overlap
+from desktop.core.tracking import FaceTracker, is_one_of
 from model.preprocess import DEFAULT_MARGIN, Box, faces_to_batch, to_gray
 from model.saliency import Saliency, occlusion_map
 from model.spec import LABEL_KEYS, LABELS
@@ -111,9 +111,8 @@ class Pipeline:
         self.tracker = FaceTracker(self._config.iou_threshold, smoothing_s=self._config.smoothing_s)
         self._previous: list[Box] = []  # the faces found in the last frame
         self._since_scan = 0  # frames since the last whole-frame scan
-        self._faceless = 0  # whole-frame scans in a row that found no face
         self._turn = 0  # which fallback look the next scan that asks only one asks
-        self._last_time_s = 0.0
+        self._last_time_s: float | None = None  # the last frame's time since the source started or was reset
         self.full_scans = 0  # how many frames needed a whole-frame scan (for benchmarks and tests)
 
     @property
@@ -135,7 +134,7 @@ class Pipeline:
 
     def reset(self) -> None:
         self.tracker.reset()
-        self._previous, self._since_scan, self._faceless = [], 0, 0
+        self._previous, self._since_scan, self._last_time_s = [], 0, None
 
     def _detect(self, gray: np.ndarray, time_s: float) -> list[Box]:
         """Faces near the last ones, with a whole-frame scan every ``full_scan_every`` frames.
@@ -146,11 +145,11 @@ class Pipeline:
 
         Asking every fallback look (see :class:`FaceDetector`) in a whole-frame scan costs
         about six scans where the first cascade finds nothing. In a video (frames within
-        ``SPREAD_LOOKS_WITHIN_S``), a scan while faces are known or after a frame without one
-        asks only one fallback, in turn: a face only a fallback finds is found at most four
-        frames later. Known faces the scan misses are looked for where they were, with every
-        look (cheap there), so a face found tilted or in profile is kept. Stills, the first
-        frame of a video and images a second apart get every look.
+        ``SPREAD_LOOKS_WITHIN_S``), every scan after the first asks only one fallback, in
+        turn: a face only a fallback finds is found at most four frames later. Known faces
+        the scan misses are looked for where they were, with every look (cheap there), so a
+        face found tilted or in profile is kept. Stills, the first frame of a video and
+        images a second apart get every look.
         """
         every = self._config.full_scan_every
         near: list[Box] | None = None  # the known faces found where they were, if looked for
@@ -161,16 +160,16 @@ class Pipeline:
                 return near
         self._since_scan = 0
         self.full_scans += 1
-        video = 0 < time_s - self._last_time_s < SPREAD_LOOKS_WITHIN_S
-        if video and (self._previous or self._faceless):
+        last = self._last_time_s
+        video = last is not None and 0 < time_s - last < SPREAD_LOOKS_WITHIN_S
+        if video:
             boxes = self.detector.detect(gray, fallback=self._turn)
             self._turn += 1
         else:
             boxes = self.detector.detect(gray)
         if video and near is None and self._previous:  # a scheduled scan: keep the known faces it missed
-            near = self.detector.detect_near(gray, [p for p in self._previous if not _overlaps(p, boxes)])
-        boxes += [b for b in near or [] if not _overlaps(b, boxes)]
-        self._faceless = 0 if boxes else self._faceless + 1
+            near = self.detector.detect_near(gray, [p for p in self._previous if not is_one_of(p, boxes)])
+        boxes += [b for b in near or [] if not is_one_of(b, boxes)]
         return sorted(boxes, key=lambda b: b.area, reverse=True)
 
     def process(
@@ -209,8 +208,3 @@ class Pipeline:
         spans = ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5))
         timings = Timings(*(1000.0 * (b - a) for a, b in spans))
         return FrameResult(index, time_s, image.shape[1], image.shape[0], faces, timings, explanations)
-
-
-def _overlaps(box: Box, others: list[Box]) -> bool:
-    """Whether ``box`` is one of ``others`` (half of the smaller box shared, as :meth:`FaceDetector.detect_near`)."""
-    return any(overlap(box, o) >= 0.5 for o in others)

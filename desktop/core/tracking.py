@@ -25,9 +25,10 @@ def intersection(a: Box, b: Box) -> int:
     return max(w, 0) * max(h, 0)
 
 
-def overlap(a: Box, b: Box) -> float:
-    """Intersection over the smaller box's area: 1 for a box inside the other, however different their sizes."""
-    return intersection(a, b) / max(min(a.area, b.area), 1)
+def is_one_of(box: Box, others: list[Box]) -> bool:
+    """Whether ``box`` is the same face as one of ``others``: they share half of the smaller box's area
+    (a box inside another counts, however different their sizes)."""
+    return any(intersection(box, o) >= 0.5 * max(min(box.area, o.area), 1) for o in others)
 
 
 def iou(a: Box, b: Box) -> float:
