@@ -76,13 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     twin = tflite_path(args.model)
     source = twin if twin.is_file() and loaded.metadata.tflite_keras_sha256 == file_sha256(args.model) else None
     source = source or cache_dir() / f"{file_sha256(args.model)}.tflite"
+    figures["tflite_mb"] = source.stat().st_size / 2**20  # 8-bit weights (model.litert.convert)
     engines = {
         "litert_2threads": LiteRTModel(source, threads=2).run,
         "litert_1thread": LiteRTModel(source, threads=1).run,
         "tensorflow": make_predictor(loaded.model),
     }
     print(f"the app runs {app.engine} on {app.device}; {figures['params']:,} params, "
-          f"{figures['mflops_per_face']:.1f} MFLOP per face, {figures['file_mb']:.1f} MB")  # fmt: skip
+          f"{figures['mflops_per_face']:.1f} MFLOP per face, {figures['file_mb']:.1f} MB .keras, {figures['tflite_mb']:.1f} MB .tflite")  # fmt: skip
     print(f"{'':18}" + "".join(f"{name:>22}" for name in engines) + f"{'TF / LiteRT-2':>16}")
     for tta in (False, True):
         for batch in (1, 4, 8):

@@ -9,6 +9,13 @@ Why LiteRT on the CPU: measured on the 2-core development machine with the shipp
 runs a batch of 4 faces in 1.7 ms against 4.9 ms for a traced TensorFlow call, and the process
 that runs it never imports TensorFlow (~600 MB resident and seconds of start-up less).
 Conversion needs TensorFlow; running needs only ``ai-edge-litert`` and numpy.
+
+The twin stores its weights as 8-bit integers (dynamic-range quantisation: LiteRT quantises each
+face's activations as it runs, so a face gets the same output whatever else is in the batch).
+Measured with the shipped two-net ensemble (``benchmarks/model_bench.py``, 2 threads): 4 faces in
+2.1 ms median against 8.5 ms with float weights, a file a quarter the size; on 12,000 faces from
+PublicTest and the development sets its probabilities move by 0.017 at most (median 0.002) and the
+top emotion changes on 0.4-0.6 % of them, the accuracies by under 0.1 point.
 """
 
 from __future__ import annotations
@@ -27,8 +34,9 @@ from model.spec import INPUT_SHAPE, NUM_CLASSES
 
 log = logging.getLogger(__name__)
 
-#: Largest difference allowed between a converted model's outputs and the Keras model's.
-MAX_CONVERSION_ERROR = 1e-4
+#: Largest difference allowed between a converted model's probabilities and the Keras model's: 8-bit
+#: weights move the shipped ensemble's by up to 0.017 on real faces; a broken conversion moves them far more.
+MAX_CONVERSION_ERROR = 0.05
 
 
 class LiteRTError(Exception):
@@ -58,15 +66,17 @@ def tflite_path(keras_path: Path) -> Path:
 
 
 def convert(model: Any) -> bytes:
-    """Convert an in-memory Keras model to a LiteRT flatbuffer and check it gives the same outputs.
+    """Convert an in-memory Keras model to a LiteRT flatbuffer with 8-bit weights; check its outputs.
 
     TensorFlow is imported here. Keras prints where it saved a temporary artifact on stdout,
     which is the trainer's JSON-lines channel: that chatter goes to stderr instead.
     """
     import tensorflow as tf
 
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: dynamic-range quantisation
     with contextlib.redirect_stdout(sys.stderr):
-        flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        flatbuffer = converter.convert()
     probe = np.random.default_rng(0).integers(0, 256, (4, *INPUT_SHAPE)).astype(np.float32)
     expected = np.asarray(model(probe, training=False))
     got = LiteRTModel(flatbuffer, name="converted model").run(probe)
