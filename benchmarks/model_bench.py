@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         "tensorflow": make_predictor(loaded.model),
     }
     print(f"the app runs {app.engine} on {app.device}; {figures['params']:,} params, "
-          f"{figures['mflops_per_face']:.1f} MFLOP per face, {figures['file_mb']:.1f} MB .keras, {figures['tflite_mb']:.1f} MB .tflite")  # fmt: skip
+          f"{figures['mflops_per_face']:.1f} MFLOP per face, "
+          f"{figures['file_mb']:.1f} MB .keras, {figures['tflite_mb']:.1f} MB .tflite")  # fmt: skip
     print(f"{'':18}" + "".join(f"{name:>22}" for name in engines) + f"{'TF / LiteRT-2':>16}")
     for tta in (False, True):
         for batch in (1, 4, 8):

@@ -17,7 +17,7 @@ from desktop_support import REPO, VIDEO_FRAMES, VIDEO_SIZE, shared_media
 from desktop.core.analyze import AnalyzeOutputs, analyze
 from desktop.core.export import CSV_COLUMNS
 from desktop.core.pipeline import Pipeline
-from desktop.core.sources import open_source
+from desktop.core.sources import DemoSource, open_source
 from model.spec import LABEL_KEYS
 
 pytest_plugins = ["conftest_desktop"]
@@ -70,6 +70,29 @@ def test_analyze_cli_writes_every_output(astronaut_video, tmp_path):
     assert count == VIDEO_FRAMES
     plot = cv2.imread(str(out["plot"]))
     assert plot is not None and plot.shape[0] > 200
+
+
+def test_a_tilted_face_is_exported_with_its_angle(astronaut_video, tmp_path, real_classifier):
+    """A head tilted 30 degrees, read turned back: the CSV and JSON give that angle with its box; upright, 0."""
+    from desktop.core.export import write_csv, write_json
+
+    path = tmp_path / "tilted.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, VIDEO_SIZE)
+    turn = cv2.getRotationMatrix2D((VIDEO_SIZE[0] / 2, VIDEO_SIZE[1] / 2), 30, 1.0)
+    with DemoSource(size=VIDEO_SIZE) as demo:
+        for _ in range(30):
+            writer.write(cv2.warpAffine(demo.read().image, turn, VIDEO_SIZE, borderMode=cv2.BORDER_REPLICATE))
+    writer.release()
+    for video, sign in ((path, -1), (astronaut_video, 0)):
+        with open_source(video) as source:
+            results, summary = analyze(source, Pipeline(real_classifier), max_frames=30)
+        write_csv(tmp_path / "out.csv", results)
+        write_json(tmp_path / "out.json", results, summary)
+        with (tmp_path / "out.csv").open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert len(rows) == 30 and {np.sign(float(row["angle"])) for row in rows} == {sign}
+        faces = [face for frame in json.loads((tmp_path / "out.json").read_text())["frames"] for face in frame["faces"]]
+        assert [face["angle"] for face in faces] == [float(row["angle"]) for row in rows]
 
 
 def test_analyze_every_and_max_frames(astronaut_video, real_classifier):

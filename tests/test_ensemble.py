@@ -12,8 +12,8 @@ from test_train import run_cli
 
 from model.checkpoint import LoadedModel, ModelMetadata, load_model, save_model
 from model.engine import load_predictor
-from model.litert import MAX_CONVERSION_ERROR
 from model.ensemble import build_ensemble, combine
+from model.litert import MAX_CONVERSION_ERROR
 from model.network import build_model
 from model.training import TrainConfig, train
 

@@ -14,7 +14,7 @@ from desktop_support import VIDEO_FRAMES, VIDEO_SIZE, FixedClassifier, shared_me
 
 from desktop.core.detector import DetectorConfig, DetectorError, FaceDetector
 from desktop.core.pipeline import Pipeline, PipelineConfig
-from desktop.core.sources import LatestFrameSource, SourceError, SyntheticSource, open_source
+from desktop.core.sources import DemoSource, LatestFrameSource, SourceError, SyntheticSource, open_source
 from desktop.core.tracking import FaceTracker, iou
 from model.preprocess import Box, face_to_input, faces_to_batch
 from model.spec import NUM_CLASSES
@@ -283,6 +283,20 @@ def test_a_video_without_faces_spreads_the_fallback_looks_over_its_frames():
     assert seen == [False, False, True, True]  # frame 1 in a faceless stretch asks alt2 only, frame 2 the profile
     slides = pipeline()  # images a second apart (a folder) are not a video: each gets every look
     assert [bool(slides.process(image, time_s=k).faces) for k, image in enumerate([blank, photo])] == [False, True]
+
+
+def test_a_tilted_face_is_not_replaced_by_a_part_of_it():
+    """The demo moving, tilted 30 degrees: in some frames the detector's looks find only her chin and mouth, as a
+    small face inside her box; a scheduled scan there keeps the whole face she is followed as (the larger)."""
+    turn = cv2.getRotationMatrix2D((VIDEO_SIZE[0] / 2, VIDEO_SIZE[1] / 2), 30, 1.0)
+    pipeline = Pipeline(FixedClassifier())
+    with DemoSource(size=VIDEO_SIZE) as demo:
+        frames = [cv2.warpAffine(demo.read().image, turn, VIDEO_SIZE, borderMode=cv2.BORDER_REPLICATE)
+                  for _ in range(30)]  # fmt: skip
+    assert [b.w < 120 for b in FaceDetector().detect(frames[10])] == [True]  # the part, in a scheduled scan's frame
+    faces = [pipeline.process(image, index=k, time_s=k / 30).faces for k, image in enumerate(frames)]
+    assert all(len(f) == 1 and f[0].face_id == 1 and f[0].box.angle < 0 and f[0].box.w > 150 for f in faces)
+    assert pipeline.full_scans >= 2
 
 
 def test_a_scheduled_scan_keeps_a_tilted_face_the_first_cascade_does_not_see():

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from desktop.core.resources import CASCADE, PROFILE_CASCADE, SECOND_CASCADE, resource_path
-from desktop.core.tracking import is_one_of
+from desktop.core.tracking import one_per_face
 from model.preprocess import Box, to_gray
 
 log = logging.getLogger(__name__)
@@ -138,11 +138,7 @@ class FaceDetector:
             if len(rects):
                 best = max(rects, key=lambda r: r[2] * r[3])
                 found.extend(self._boxes([best], angle, scale, x0, y0))
-        unique: list[Box] = []
-        for b in sorted(found, key=lambda b: b.area, reverse=True):  # two old boxes may find the same face
-            if not is_one_of(b, unique):
-                unique.append(b)
-        return unique
+        return one_per_face(found)  # two old boxes may find the same face
 
     def _scan(
         self, gray: np.ndarray, min_size: int, max_size: int | None, fallback: int | None = None, tilt: float = 0.0

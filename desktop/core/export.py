@@ -21,7 +21,8 @@ from desktop.core.pipeline import FrameResult
 from model.checkpoint import atomic_write, atomic_write_json, atomic_write_text
 from model.spec import LABEL_KEYS, LABELS
 
-CSV_COLUMNS = ("frame", "time_s", "face_id", "x", "y", "w", "h", *LABEL_KEYS, "emotion")
+#: ``angle``: the degrees a tilted face was turned by to be read upright (:class:`~model.preprocess.Box`); 0 upright.
+CSV_COLUMNS = ("frame", "time_s", "face_id", "x", "y", "w", "h", "angle", *LABEL_KEYS, "emotion")
 
 
 class ExportError(Exception):
@@ -60,10 +61,11 @@ def summarize(results: Sequence[FrameResult], seconds: float, decode_errors: int
 
 def csv_rows(result: FrameResult) -> list[list[object]]:
     """One CSV row per face of a frame; probabilities at full precision."""
-    return [
-        [result.index, f"{result.time_s:.3f}", f.face_id, f.box.x, f.box.y, f.box.w, f.box.h, *f.probs, f.emotion_key]
-        for f in result.faces
-    ]
+    rows = []
+    for f in result.faces:
+        box = [f.box.x, f.box.y, f.box.w, f.box.h, f"{f.box.angle:g}"]
+        rows.append([result.index, f"{result.time_s:.3f}", f.face_id, *box, *f.probs, f.emotion_key])
+    return rows
 
 
 def csv_text(results: Sequence[FrameResult]) -> str:
@@ -121,6 +123,7 @@ def write_json(path: Path, results: Sequence[FrameResult], summary: Summary) -> 
                 {
                     "face_id": f.face_id,
                     "box": [f.box.x, f.box.y, f.box.w, f.box.h],
+                    "angle": f.box.angle,
                     "probabilities": dict(zip(LABEL_KEYS, f.probs, strict=True)),
                     "emotion": f.emotion_key,
                 }

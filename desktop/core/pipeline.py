@@ -15,7 +15,7 @@ import numpy as np
 
 from desktop.core.classifier import Classifier
 from desktop.core.detector import DetectorConfig, FaceDetector
-from desktop.core.tracking import FaceTracker, is_one_of
+from desktop.core.tracking import FaceTracker, is_one_of, one_per_face
 from model.preprocess import DEFAULT_MARGIN, Box, faces_to_batch, to_gray
 from model.saliency import Saliency, occlusion_map
 from model.spec import LABEL_KEYS, LABELS
@@ -98,6 +98,11 @@ class PipelineConfig:
     full_scan_every: int = 10  # between whole-frame scans (a third of a second at 30 fps), look only near known faces
 
 
+def _found_whole(face: Box, boxes: list[Box]) -> bool:
+    """Whether one of ``boxes`` is ``face`` at half its area or more (smaller is a part of it, e.g. a chin)."""
+    return any(b.area >= face.area / 2 and is_one_of(face, [b]) for b in boxes)
+
+
 class Pipeline:
     """``process(image)`` -> :class:`FrameResult`; call :meth:`reset` (tracking state) on a new source or a seek."""
 
@@ -147,9 +152,10 @@ class Pipeline:
         about six scans where the first cascade finds nothing. In a video (frames within
         ``SPREAD_LOOKS_WITHIN_S``), every scan after the first asks only one fallback, in
         turn: a face only a fallback finds is found at most four frames later. Known faces
-        the scan misses are looked for where they were, with every look (cheap there), so a
-        face found tilted or in profile is kept. Stills, the first frame of a video and
-        images a second apart get every look.
+        are looked for where they were too, with every look (cheap there), so a face found
+        tilted or in profile is kept; of a scan's box and a known face's that are one face,
+        the larger stays (a look may find only a tilted head's chin and mouth).
+        Stills, the first frame of a video and images a second apart get every look.
         """
         every = self._config.full_scan_every
         near: list[Box] | None = None  # the known faces found where they were, if looked for
@@ -167,10 +173,9 @@ class Pipeline:
             self._turn += 1
         else:
             boxes = self.detector.detect(gray)
-        if video and near is None and self._previous:  # a scheduled scan: keep the known faces it missed
-            near = self.detector.detect_near(gray, [p for p in self._previous if not is_one_of(p, boxes)])
-        boxes += [b for b in near or [] if not is_one_of(b, boxes)]
-        return sorted(boxes, key=lambda b: b.area, reverse=True)
+        if video and near is None and self._previous:  # a scheduled scan: the known faces it missed, or found a part of
+            near = self.detector.detect_near(gray, [p for p in self._previous if not _found_whole(p, boxes)])
+        return one_per_face(boxes + (near or []))
 
     def process(
         self,

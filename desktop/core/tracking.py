@@ -31,6 +31,19 @@ def is_one_of(box: Box, others: list[Box]) -> bool:
     return any(intersection(box, o) >= 0.5 * max(min(box.area, o.area), 1) for o in others)
 
 
+def one_per_face(boxes: list[Box]) -> list[Box]:
+    """The boxes, largest first, without those that are one face with a larger one.
+
+    Of two boxes on one face the larger is nearly always the whole face: a Haar cascade also
+    fires on parts of a face (a tilted head's chin and mouth read as a small face).
+    """
+    kept: list[Box] = []
+    for box in sorted(boxes, key=lambda b: b.area, reverse=True):
+        if not is_one_of(box, kept):
+            kept.append(box)
+    return kept
+
+
 def iou(a: Box, b: Box) -> float:
     """Intersection over union of two boxes (0 when they do not overlap)."""
     inter = intersection(a, b)
