@@ -79,7 +79,7 @@ def build_vgg(
         return layers.ReLU(name=f"{name}_relu")(x)
 
     for i in range(first_convs):
-        x = conv(x, widths[0], f"s1{'ab'[i]}")
+        x = conv(x, widths[0], f"s1{chr(ord('a') + i)}")
     for stage, filters in enumerate(widths[1:], start=2):
         x = layers.MaxPooling2D(2, name=f"pool{stage - 1}")(x)
         x = conv(x, filters, f"s{stage}a")
