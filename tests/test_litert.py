@@ -40,6 +40,11 @@ def _save(model, path, **meta):
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_litert_matches_keras_for_every_architecture(arch, tmp_path, real_faces):
+    import keras
+
+    # Seeded: an untrained net's top two probabilities can lie closer than 8-bit weights move them
+    # (1 face in 384 over 24 random nets), so the same top emotion is asserted for fixed weights.
+    keras.utils.set_random_seed(0)
     model = build_model(arch)
     path = _save(model, tmp_path / f"{arch}.keras")
     assert tflite_path(path).is_file()  # save_model wrote the twin
@@ -48,6 +53,7 @@ def test_litert_matches_keras_for_every_architecture(arch, tmp_path, real_faces)
     assert litert.engine == "LiteRT"
     probs = litert(real_faces)
     assert np.abs(probs - keras_probs).max() <= MAX_CONVERSION_ERROR
+    np.testing.assert_array_equal(probs.argmax(1), keras_probs.argmax(1))
 
 
 def test_shipped_model_runs_on_litert_as_on_tensorflow(real_faces, monkeypatch):

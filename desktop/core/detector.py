@@ -68,10 +68,10 @@ class FaceDetector:
 
     With the shipped model, ``evaluate --detect`` finds 90.9 % of PublicTest (75.4 with the first
     cascade alone, 80.9 with ``alt2``, 83.7 with the profiles too) and 97.9 % of faces-in-the-wild
-    (95.1, 96.1, 97.4); on 48 faceless photos where the first
-    cascade finds nothing, ``alt2`` adds 1 false box and the other looks none. A frame that holds
-    a frontal face costs nothing more; one without costs seven more scans, and a video spreads
-    them over its frames without a face (``detect(fallback=...)``).
+    (95.1, 96.1, 97.4); on 48 faceless photos where the first cascade finds nothing, ``alt2`` adds
+    1 false box and the other looks none. A frame that holds a frontal face costs nothing more;
+    one without costs seven more scans, and a video spreads them over its frames without a face
+    (``detect(fallback=...)``).
     """
 
     def __init__(
