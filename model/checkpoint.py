@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model.precision import computes_in_float32, with_policy
 from model.spec import INPUT_SHAPE, LABELS, NUM_CLASSES
 
 log = logging.getLogger(__name__)
@@ -117,19 +118,18 @@ def save_model(model, path: Path, metadata: ModelMetadata | None, *, include_opt
         metadata.keras_version = keras.__version__
         metadata.tensorflow_version = _tf_version()
 
-    def write(tmp: Path) -> None:
-        if include_optimizer:
-            model.save(tmp)
-        else:
-            # Keras 3 has no include_optimizer flag, and clone_model keeps the optimizer:
-            # rebuild from the config, which gives an uncompiled model with the same weights.
-            clone = keras.Model.from_config(model.get_config())
-            clone.set_weights(model.get_weights())
-            clone.save(tmp)
-
-    atomic_write(Path(path), write, suffix=".keras")
+    if include_optimizer:
+        saved = model
+    elif computes_in_float32(model):
+        # Keras 3 has no include_optimizer flag, and clone_model keeps the optimizer:
+        # rebuild from the config, which gives an uncompiled model with the same weights.
+        saved = keras.Model.from_config(model.get_config())
+        saved.set_weights(model.get_weights())
+    else:  # trained in mixed precision: a file to run is float32 (model.precision)
+        saved = with_policy(model, "float32")
+    atomic_write(Path(path), saved.save, suffix=".keras")
     if metadata is not None:
-        metadata.tflite_keras_sha256 = "" if include_optimizer else _try_tflite_twin(model, Path(path))
+        metadata.tflite_keras_sha256 = "" if include_optimizer else _try_tflite_twin(saved, Path(path))
         atomic_write_json(metadata_path(Path(path)), asdict(metadata))
 
 

@@ -1,4 +1,4 @@
-"""Where training runs: GPUs (memory growth, mixed precision, a MirroredStrategy over several) or the CPU."""
+"""Where training runs: GPUs (memory growth, a MirroredStrategy over several) or the CPU, and in what precision."""
 
 from __future__ import annotations
 
@@ -7,15 +7,19 @@ import os
 from typing import Any
 
 
-def configure_devices() -> tuple[Any, str]:
-    """Memory growth and mixed precision on GPUs; a MirroredStrategy over several.
+def configure_devices(precision: str = "auto") -> tuple[Any, str]:
+    """Memory growth on GPUs, a MirroredStrategy over several, and the global dtype policy.
 
-    Returns the ``tf.distribute`` strategy (an object whose ``scope()`` does nothing with
-    another Keras backend) and a human description of the devices.
+    ``precision`` is one of :data:`model.precision.PRECISIONS`; the policy it picks
+    (:func:`model.precision.training_policy`) becomes Keras's global one, which the caller
+    restores when training ends. Returns the ``tf.distribute`` strategy (an object whose
+    ``scope()`` does nothing with another Keras backend) and a human description of the devices.
     """
     import keras
 
-    if keras.backend.backend() != "tensorflow":
+    from model.precision import training_policy
+
+    if keras.backend.backend() != "tensorflow":  # JAX on a GPU: full precision (the net is small)
         return _NoStrategy(), _backend_devices(keras.backend.backend())
     import tensorflow as tf
 
@@ -23,8 +27,13 @@ def configure_devices() -> tuple[Any, str]:
 
     gpus = tf.config.list_physical_devices("GPU")
     enable_memory_growth(tf)
-    if gpus:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    policy = training_policy(precision, bool(gpus))
+    keras.mixed_precision.set_global_policy(policy)
+    strategy, device = _strategy(tf, gpus)
+    return strategy, device if policy == "float32" else f"{device}, {policy.removeprefix('mixed_')}"
+
+
+def _strategy(tf, gpus: list) -> tuple[Any, str]:
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy(), f"{len(gpus)} GPUs (MirroredStrategy)"
     if gpus:

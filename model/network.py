@@ -121,6 +121,7 @@ def build_model(arch: str, **kwargs) -> keras.Model:
 def build_for_training(config: TrainConfig, steps: int, strategy) -> keras.Model:
     """The run's model (new, or ``config.init`` to fine-tune), compiled with its optimizer and cosine schedule."""
     from model.checkpoint import load_model
+    from model.precision import with_policy
 
     with strategy.scope():
         if config.init:
@@ -128,6 +129,8 @@ def build_for_training(config: TrainConfig, steps: int, strategy) -> keras.Model
         else:
             kwargs = {"weight_decay": config.weight_decay} if config.arch != "seed" else {}
             model = build_model(config.arch, **kwargs)
+        # The global policy (model.devices) for every layer, an --init model's too; float32 out.
+        model = with_policy(model, keras.mixed_precision.global_policy().name)
         total = max(config.epochs * steps, 1)
         warmup = min(int(config.warmup_epochs * steps), total - 1)
         lr = config.learning_rate()

@@ -71,6 +71,7 @@ class TrainConfig:
     teacher_weight: float = 0.5  # the teachers' share of each training target (knowledge distillation)
     soft_labels: str | None = None  # FER+ votes file for the FER2013 rows (model.ferplus)
     soft_weight: float = 0.5  # the votes' share of each training target, the FER2013 label's is the rest
+    precision: str = "auto"  # "auto": bfloat16 on a CPU that has it, float16 on a GPU (model.precision)
 
     def averaging_start(self) -> int:
         """First epoch of the weight average (see :mod:`model.averaging`), 0 when there is none."""
@@ -210,6 +211,23 @@ def train(
     """
     import keras
 
+    previous = keras.mixed_precision.global_policy()  # model.devices sets the run's
+    try:
+        return _train(config, resume, emit, should_stop, dataset, compare)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _train(
+    config: TrainConfig,
+    resume: bool,
+    emit: Emit | None,
+    should_stop: Callable[[], bool],
+    dataset: Dataset | None,
+    compare: str | Path | None,
+) -> TrainResult:
+    import keras
+
     emit = emit or (lambda event: None)
     for flag, weight, option in ((config.teacher, config.teacher_weight, "--teacher-weight"),
                                  (config.soft_labels, config.soft_weight, "--soft-weight")):  # fmt: skip
@@ -221,7 +239,7 @@ def train(
     train_split, val_split, val_desc = train_val_splits(dataset, val_fraction=config.val_fraction, seed=config.seed)
     if config.soft_labels:  # a votes file that does not fit fails now, not after the model is built
         training_targets(train_split, config)
-    strategy, device = configure_devices()
+    strategy, device = configure_devices(config.precision)
     keras.utils.set_random_seed(config.seed)
     steps = math.ceil(len(train_split) / config.batch_size)
 
