@@ -19,7 +19,9 @@ def configure_devices(precision: str = "auto") -> tuple[Any, str]:
 
     from model.precision import training_policy
 
-    if keras.backend.backend() != "tensorflow":  # JAX on a GPU: full precision (the net is small)
+    if keras.backend.backend() != "tensorflow":  # JAX on a GPU: float32 unless bfloat16 is asked for
+        training_policy(precision, has_gpu=False)  # an unknown name fails here too
+        keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
         return _NoStrategy(), _backend_devices(keras.backend.backend())
     import tensorflow as tf
 
