@@ -9,13 +9,10 @@ converter and every CPU read them, and a float32 file loads the same everywhere.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 
