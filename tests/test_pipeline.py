@@ -177,19 +177,37 @@ def test_tracker_keeps_ids_and_smooths_each_face_on_its_own():
     a, b = Box(10, 10, 50, 50), Box(200, 10, 50, 50)
     p_happy, p_sad = np.eye(NUM_CLASSES)[3], np.eye(NUM_CLASSES)[4]
     first = tracker.update([a, b], np.stack([p_happy, p_sad]), 0.0)
-    assert [i for i, _ in first] == [1, 2]
+    assert [t.face_id for t in first] == [1, 2] and all(t.shown for t in first)
     moved = [Box(205, 12, 50, 50), Box(14, 12, 50, 50)]  # both moved a little, listed in the other order
     second = tracker.update(moved, np.stack([p_sad, p_sad]), 0.1)
-    assert [i for i, _ in second] == [2, 1]
-    np.testing.assert_allclose(second[0][1], p_sad)  # face 2 was sad and stays sad
-    np.testing.assert_allclose(second[1][1], 0.5 * p_happy + 0.5 * p_sad)  # face 1's own average
+    assert [t.face_id for t in second] == [2, 1]
+    np.testing.assert_allclose(second[0].probs, p_sad)  # face 2 was sad and stays sad
+    np.testing.assert_allclose(second[1].probs, 0.5 * p_happy + 0.5 * p_sad)  # face 1's own average
     # A frame 0.2 s later moves the average as far as two frames 0.1 s apart: time, not frames, counts.
-    third = dict(tracker.update([Box(14, 12, 50, 50)], p_sad[None], 0.3))
+    third = {t.face_id: t.probs for t in tracker.update([Box(14, 12, 50, 50)], p_sad[None], 0.3)}
     np.testing.assert_allclose(third[1], 0.125 * p_happy + 0.875 * p_sad)
-    assert [i for i, _ in tracker.update([Box(400, 300, 50, 50)], p_happy[None], 0.4)] == [3]  # a new face, a new ID
+    assert [t.face_id for t in tracker.update([Box(400, 300, 50, 50)], p_happy[None], 0.4)] == [3]  # a new ID
     off = FaceTracker(smoothing_s=0.0)
     off.update([a], p_happy[None], 0.0)
-    np.testing.assert_allclose(off.update([a], p_sad[None], 0.033)[0][1], p_sad)  # 0 = raw probabilities
+    np.testing.assert_allclose(off.update([a], p_sad[None], 0.033)[0].probs, p_sad)  # 0 = raw probabilities
+
+
+def test_a_new_face_in_a_video_waits_for_a_second_frame_and_a_one_frame_box_is_forgotten():
+    tracker = FaceTracker()
+    face, flash = Box(10, 10, 50, 50), Box(300, 10, 40, 40)
+    p = np.eye(NUM_CLASSES)[3][None]
+    assert [t.shown for t in tracker.update([face], p, 0.0, show_new=False)] == [False]
+    assert [(t.face_id, t.shown) for t in tracker.update([face], p, 0.033, show_new=False)] == [(1, True)]
+    assert [(t.face_id, t.shown) for t in tracker.update([face, flash], np.vstack([p, p]), 0.067, show_new=False)] == [
+        (1, True),
+        (2, False),
+    ]
+    tracker.update([face], p, 0.1, show_new=False)  # the flash is not found again: forgotten at once
+    back = tracker.update([face, flash], np.vstack([p, p]), 0.133, show_new=False)
+    assert [(t.face_id, t.shown) for t in back] == [(1, True), (3, False)]  # a new, unconfirmed face again
+    for k in range(3):  # a shown face missed for a few frames keeps its ID and is shown when found again
+        tracker.update([], p[:0], 0.167 + k / 30, show_new=False)
+    assert [(t.face_id, t.shown) for t in tracker.update([face], p, 0.3, show_new=False)] == [(1, True)]
 
 
 # ----- the pipeline -----
@@ -279,10 +297,26 @@ def test_a_video_without_faces_spreads_the_fallback_looks_over_its_frames():
 
     assert pipeline().process(photo).faces  # a still gets every look
     video = pipeline()
-    seen = [bool(video.process(image, time_s=k / 30).faces) for k, image in enumerate([blank, photo, photo, photo])]
-    assert seen == [False, False, True, True]  # frame 1 in a faceless stretch asks alt2 only, frame 2 the profile
+    frames = [blank, photo, photo, photo]
+    seen = [bool(video.process(image, time_s=k / 30).faces) for k, image in enumerate(frames)]
+    # Frame 1 in a faceless stretch asks alt2 only, frame 2 the profile: found there, shown in frame 3.
+    assert seen == [False, False, False, True]
     slides = pipeline()  # images a second apart (a folder) are not a video: each gets every look
     assert [bool(slides.process(image, time_s=k).faces) for k, image in enumerate([blank, photo])] == [False, True]
+
+
+def test_a_face_in_one_video_frame_alone_is_never_shown():
+    """A box in one frame of a video (a false find, or a face gone at once) never flashes; a face that stays is
+    shown from its second frame, with the ID it was found with; a still and a slide show are shown at once."""
+    photo = cv2.imread(str(ROOT / "assets" / "astronaut.png"))
+    blank = np.full_like(photo, 128)
+    frames = [blank] * 3 + [photo] + [blank] * 3 + [photo] * 4
+    pipeline = Pipeline(FixedClassifier())
+    results = [pipeline.process(image, index=k, time_s=k / 30) for k, image in enumerate(frames)]
+    assert [[f.face_id for f in r.faces] for r in results] == [[]] * 8 + [[2]] * 3
+    assert Pipeline(FixedClassifier()).process(photo).faces  # a still
+    slides = Pipeline(FixedClassifier())  # a folder's images, a second apart
+    assert [len(slides.process(image, time_s=k).faces) for k, image in enumerate([blank, photo, blank])] == [0, 1, 0]
 
 
 def test_a_tilted_face_is_not_replaced_by_a_part_of_it():
@@ -312,4 +346,6 @@ def test_a_scheduled_scan_keeps_a_tilted_face_the_first_cascade_does_not_see():
     results = [pipeline.process(image, index=k, time_s=k / 30) for k, image in enumerate(frames)]
     twin = [[f for f in r.faces if f.box.angle] for r in results]
     assert all(len(t) == 1 and t[0].face_id == 1 for t in twin)  # never lost, one ID
-    assert all(len(r.faces) == 2 for r in results[5:]) and pipeline.full_scans >= 3  # scans at frames 0, 5, 10
+    # Scans at frames 0, 5 and 10: the upright face is found at 5 and shown from the next frame on.
+    assert [len(r.faces) for r in results[4:7]] == [1, 1, 2] and all(len(r.faces) == 2 for r in results[6:])
+    assert pipeline.full_scans >= 3

@@ -141,7 +141,12 @@ class Pipeline:
         self.tracker.reset()
         self._previous, self._since_scan, self._last_time_s = [], 0, None
 
-    def _detect(self, gray: np.ndarray, time_s: float) -> list[Box]:
+    def _in_video(self, time_s: float) -> bool:
+        """Whether this frame follows the last one closely enough (``SPREAD_LOOKS_WITHIN_S``) to be one video."""
+        last = self._last_time_s
+        return last is not None and 0 < time_s - last < SPREAD_LOOKS_WITHIN_S
+
+    def _detect(self, gray: np.ndarray, video: bool) -> list[Box]:
         """Faces near the last ones, with a whole-frame scan every ``full_scan_every`` frames.
 
         The whole frame is also scanned whenever a face is lost near its old place or
@@ -166,8 +171,6 @@ class Pipeline:
                 return near
         self._since_scan = 0
         self.full_scans += 1
-        last = self._last_time_s
-        video = last is not None and 0 < time_s - last < SPREAD_LOOKS_WITHIN_S
         if video:
             boxes = self.detector.detect(gray, fallback=self._turn)
             self._turn += 1
@@ -191,22 +194,25 @@ class Pipeline:
         """
         t0 = time.perf_counter()
         gray = to_gray(image)  # once per frame, shared by detection and cropping
-        boxes = self._detect(gray, time_s)
+        video = self._in_video(time_s)
+        boxes = self._detect(gray, video)
         self._previous, self._last_time_s = boxes, time_s
         t1 = time.perf_counter()
         batch = faces_to_batch(gray, boxes, self._config.margin)
         t2 = time.perf_counter()
         probs = self.classifier.predict(batch)  # one call for every face in the frame
         t3 = time.perf_counter()
-        tracked = self.tracker.update(boxes, probs, time_s)
-        faces = tuple(
-            Face(face_id, box, tuple(float(p) for p in face_probs))
-            for box, (face_id, face_probs) in zip(boxes, tracked, strict=True)
-        )
+        tracked = self.tracker.update(boxes, probs, time_s, show_new=not video)
+        shown = [
+            (k, Face(track.face_id, box, tuple(float(p) for p in track.probs)))
+            for k, (box, track) in enumerate(zip(boxes, tracked, strict=True))
+            if track.shown
+        ]
+        faces = tuple(face for _, face in shown)
         t4 = time.perf_counter()
         explanations = tuple(
             Explanation(face.face_id, face.box, occlusion_map(self.classifier.predict, batch[k]))
-            for k, face in enumerate(faces)
+            for k, face in shown
             if explain == "all" or face.face_id in explain
         )
         t5 = time.perf_counter()

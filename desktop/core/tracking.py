@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -51,12 +52,21 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+class Tracked(NamedTuple):
+    """One box's track after :meth:`FaceTracker.update`."""
+
+    face_id: int
+    probs: np.ndarray  # smoothed
+    shown: bool  # False for a face found in this video frame only, so far
+
+
 @dataclass
 class _Track:
     face_id: int
     box: Box
     probs: np.ndarray
     time_s: float
+    shown: bool
     missed: int = 0
 
 
@@ -67,6 +77,12 @@ class FaceTracker:
     ``dt`` seconds after the last one gets the weight ``1 - exp(-dt / smoothing_s)``, so the
     average lags the raw probabilities by about ``smoothing_s``. A face unseen for more than
     ``max_missed`` frames is forgotten; one that comes back sooner where it was keeps its ID.
+
+    ``update(..., show_new=False)`` (a video frame) makes a new face wait for a second frame before it is
+    shown, and forgets it if the next frame does not find it where it was: a box in one video frame
+    alone is nearly always a false find (a jacket's folds, one frame now and then), while a real face
+    is found again near its place. It then shows one frame (~33 ms) later. A still, or the first frame
+    of a source, shows every face at once.
     """
 
     def __init__(self, iou_threshold: float = 0.3, max_missed: int = 15, smoothing_s: float = 0.0) -> None:
@@ -89,8 +105,8 @@ class FaceTracker:
         self._tracks = []
         self._next_id = 1
 
-    def update(self, boxes: list[Box], probs: np.ndarray, time_s: float) -> list[tuple[int, np.ndarray]]:
-        """``(face_id, probabilities)`` for each box, in the order of ``boxes``, seen at ``time_s``."""
+    def update(self, boxes: list[Box], probs: np.ndarray, time_s: float, *, show_new: bool = True) -> list[Tracked]:
+        """The track of each box, in the order of ``boxes``, seen at ``time_s``."""
         pairs = sorted(
             ((iou(t.box, b), ti, bi) for ti, t in enumerate(self._tracks) for bi, b in enumerate(boxes)), reverse=True
         )
@@ -106,17 +122,17 @@ class FaceTracker:
         for ti, track in enumerate(self._tracks):
             if ti not in used:
                 track.missed += 1
-        self._tracks = [t for t in self._tracks if t.missed <= self.max_missed]
+        self._tracks = [t for t in self._tracks if t.missed <= (self.max_missed if t.shown else 0)]
         out = []
         for bi, box in enumerate(boxes):
             track = track_of.get(bi)
             if track is None:
-                track = _Track(self._next_id, box, probs[bi].astype(np.float64), time_s)
+                track = _Track(self._next_id, box, probs[bi].astype(np.float64), time_s, shown=show_new)
                 self._next_id += 1
                 self._tracks.append(track)
             else:
                 past = self.past_weight(time_s - track.time_s)
-                track.box, track.missed, track.time_s = box, 0, time_s
+                track.box, track.missed, track.time_s, track.shown = box, 0, time_s, True
                 track.probs = past * track.probs + (1.0 - past) * probs[bi]
-            out.append((track.face_id, track.probs.copy()))
+            out.append(Tracked(track.face_id, track.probs.copy(), track.shown))
         return out
