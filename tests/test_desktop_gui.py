@@ -251,3 +251,30 @@ def test_switching_models_in_the_running_pipeline(
     seen = window.last.processed
     qtbot.waitUntil(lambda: window.last.processed > seen + 2)
     assert window.last.result.faces and window.last.result.faces[0].probs != tuple(FixedClassifier().probs)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_an_answer_for_a_window_closed_meanwhile_is_dropped_quietly(qtbot, monkeypatch, fails):
+    """A data set check or model load that ends after its dialog was deleted raises nothing in its thread."""
+    from PySide6.QtCore import QObject
+    from shiboken6 import delete
+
+    from desktop.ui.tasks import LatestTask
+
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    release = threading.Event()
+
+    def slow() -> int:
+        release.wait(10)
+        if fails:
+            raise ValueError("not a data set")
+        return 42
+
+    window = QObject()
+    LatestTask(slow, "slow-check", window).submit("key")
+    (thread,) = [t for t in threading.enumerate() if t.name == "slow-check"]
+    delete(window)  # the task goes with it, while the call runs
+    release.set()
+    thread.join(10)
+    assert not thread.is_alive() and errors == []

@@ -77,8 +77,14 @@ class LatestTask(QObject):
             try:
                 result = self._fn(*args)
             except Exception as exc:
-                if not self._closed.is_set():
-                    self.failed.emit(key, exc)
+                self._answer("failed", key, exc)
             else:
-                if not self._closed.is_set():
-                    self.done.emit(key, result)
+                self._answer("done", key, result)
+
+    def _answer(self, signal: str, key: object, value: object) -> None:
+        if self._closed.is_set():
+            return
+        try:
+            getattr(self, signal).emit(key, value)
+        except RuntimeError:  # the task was deleted with its window while the call ran: nobody is left to tell
+            log.debug("%s: the answer for %r was dropped, its receiver is gone", self._name, key)
