@@ -102,11 +102,17 @@ def choose_engine(device: str) -> str:
 
 
 def load_predictor(
-    path: Path, *, device: str = "auto", tta: bool | None = None, convert: Converter | None = None
+    path: Path,
+    *,
+    device: str = "auto",
+    tta: bool | None = None,
+    convert: Converter | None = None,
+    threads: int | None = None,
 ) -> Predictor:
     """Load the ``.keras`` model at ``path`` on the engine ``device`` calls for, warmed up.
 
-    ``tta`` (flip test-time augmentation) defaults to what the model's metadata says.
+    ``tta`` (flip test-time augmentation) defaults to what the model's metadata says. ``threads``:
+    LiteRT's threads (default: one per core, at most 4); TensorFlow ignores it.
     Raises :class:`ModelLoadError` for a file that is not a usable model, and
     :class:`DeviceError` for a device that is not there.
     """
@@ -117,7 +123,7 @@ def load_predictor(
     warning = None
     if engine == "litert":
         try:
-            return _litert_predictor(path, metadata, tta, convert or convert_in_process)
+            return _litert_predictor(path, metadata, tta, convert or convert_in_process, threads)
         except LiteRTError as exc:
             warning = f"{exc}; running it with TensorFlow instead"
             log.warning("%s", warning)
@@ -128,7 +134,9 @@ def load_predictor(
     return predictor
 
 
-def _litert_predictor(path: Path, metadata: ModelMetadata, tta: bool, convert: Converter) -> Predictor:
+def _litert_predictor(
+    path: Path, metadata: ModelMetadata, tta: bool, convert: Converter, threads: int | None
+) -> Predictor:
     sha = file_sha256(path)
     twin, cached = tflite_path(path), cache_dir() / f"{sha}.tflite"
     candidates = [twin] if metadata.tflite_keras_sha256 == sha and twin.is_file() else []
@@ -138,7 +146,7 @@ def _litert_predictor(path: Path, metadata: ModelMetadata, tta: bool, convert: C
     model = None
     for candidate in candidates:
         try:
-            model = LiteRTModel(candidate, name=path.name)
+            model = LiteRTModel(candidate, name=path.name, threads=threads)
             break
         except LiteRTError as exc:
             log.warning("%s; converting %s again", exc, path.name)
@@ -148,7 +156,7 @@ def _litert_predictor(path: Path, metadata: ModelMetadata, tta: bool, convert: C
         log.info("converting %s for LiteRT (cached as %s)", path, cached)
         cached.parent.mkdir(parents=True, exist_ok=True)
         convert(path, cached)  # ModelLoadError: unusable model; anything else is a conversion failure
-        model = LiteRTModel(cached, name=path.name)
+        model = LiteRTModel(cached, name=path.name, threads=threads)
 
     def run(batch: np.ndarray) -> np.ndarray:
         if not tta:

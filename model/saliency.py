@@ -54,7 +54,7 @@ def occlusion_map(
     """The occlusion map of one model input ``face`` ((48, 48) or (48, 48, 1), values 0-255).
 
     ``predict`` takes (N, 48, 48, 1) ``float32`` faces and returns (N, 7) probabilities: the
-    app's classifier, or any predictor of :mod:`model.engine`. One call, of 1 + 49 faces.
+    app's classifier, or any predictor of :mod:`model.engine`. One call, of 1 + 25 faces (the 5x5 grid).
     """
     face = np.asarray(face).reshape(INPUT_SIZE, INPUT_SIZE)
     grid = occlusion_grid(INPUT_SIZE, patch, stride)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from desktop_support import REPO
+from desktop_support import REPO, FixedClassifier
 from PySide6.QtCore import QPoint, Qt
 
 from desktop.core.analyze import AnalyzeOutputs, analyze
@@ -209,6 +211,65 @@ def test_click_a_face_turn_on_explain_and_its_map_updates_while_the_video_plays(
     qtbot.waitUntil(lambda: window.last.processed > processed + 3 and window.last.explanation is None, timeout=20_000)
     assert len(window.strip.points()) > 3 and window.strip.face_id() == window.selected_face
     assert window.errors == []
+
+
+class SlowMaps(FixedClassifier):
+    """Fixed answers; a map's batch (26 faces) takes 0.6 s, as on a slow CPU, and when and where it ran is kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maps: list[tuple[float, float, str]] = []  # (start, end, thread name)
+        self.frames: list[tuple[float, str]] = []  # (time, thread name) of each frame's call
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        start = time.monotonic()
+        if len(batch) > 20:
+            time.sleep(0.6)
+            self.maps.append((start, time.monotonic(), threading.current_thread().name))
+        else:
+            self.frames.append((start, threading.current_thread().name))  # the pipeline's QThread: "Dummy-N"
+        return super().predict(batch)
+
+
+def test_a_slow_map_is_computed_beside_the_video_which_keeps_playing(qtbot, open_window, astronaut_video):
+    classifier = SlowMaps()
+    window = open_window(classifier, str(astronaut_video))
+    window.loop_action.setChecked(True)
+    qtbot.waitUntil(lambda: window.last is not None and len(window.last.result.faces) == 1, timeout=20_000)
+    click_face(qtbot, window, window.last.result.faces[0])
+    window.set_explain(True)
+    qtbot.waitUntil(
+        lambda: len(classifier.maps) >= 2 and window.explain_panel.explanation() is not None, timeout=20_000
+    )
+
+    start, end, thread = classifier.maps[0]
+    during = [name for t, name in classifier.frames if start < t < end]
+    assert thread == "explainer" and len({name for _, name in classifier.frames}) == 1  # one frame thread
+    assert len(during) >= 5  # 0.6 s of a 30 fps video: frames were classified while the map was computed
+    assert window.explain_panel.explanation().face_id == window.selected_face
+    assert window.errors == []
+
+
+class BrokenMaps(FixedClassifier):
+    """Fixed answers for frames; a map's batch raises, as a model that breaks on it would."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        if len(batch) > 20:
+            raise RuntimeError("no map today")
+        return super().predict(batch)
+
+
+def test_a_failing_map_is_said_once_and_the_video_plays_on(qtbot, open_window, astronaut_video):
+    classifier = BrokenMaps()
+    window = open_window(classifier, str(astronaut_video))
+    window.loop_action.setChecked(True)
+    qtbot.waitUntil(lambda: window.last is not None and len(window.last.result.faces) == 1, timeout=20_000)
+    window.set_explain(True)
+    qtbot.waitUntil(lambda: window.errors != [], timeout=20_000)
+    processed = window.last.processed
+    qtbot.waitUntil(lambda: window.last.processed > processed + 15, timeout=20_000)  # half a second more
+    assert len(window.errors) == 1 and "RuntimeError: no map today" in window.errors[0]
+    assert window.last.explanation is None and window.explain_panel.explanation() is None
 
 
 def test_a_crowd_gets_compact_rows_and_the_chosen_face_a_card_even_when_paused(

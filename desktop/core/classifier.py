@@ -77,13 +77,21 @@ class EmotionClassifier:
 
     With ``fallback=True`` (the GUI) a model file that will not load is replaced by the
     shipped model and :attr:`warning` says so; without it (the analyser) the error is raised.
+    ``threads``: LiteRT's threads (default one per core, at most 4), 1 for the app's second copy that explains.
     """
 
-    def __init__(self, model_path: str | Path | None = None, *, device: str = "auto", fallback: bool = False) -> None:
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        device: str = "auto",
+        fallback: bool = False,
+        threads: int | None = None,
+    ) -> None:
         if device not in DEVICES:
             raise ClassifierError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
         self.model_path: Path | None = Path(model_path).expanduser() if model_path else SHIPPED_MODEL
-        self.requested_device, self.fallback = device, fallback
+        self.requested_device, self.fallback, self.threads = device, fallback, threads
         self.name = self.model_path.name
         self.device = "not loaded"
         self.metadata: ModelMetadata | None = None
@@ -104,19 +112,22 @@ class EmotionClassifier:
             return
         path = self.model_path or SHIPPED_MODEL
         try:
-            predictor = load_predictor(path, device=self.requested_device, convert=convert_in_child)
+            predictor = self._load_predictor(path)
         except ModelLoadError as exc:
             if not self.fallback or path == SHIPPED_MODEL:
                 raise
             self.warning = f"{exc}. Using the shipped model instead."
             log.warning("%s", self.warning)
-            predictor = load_predictor(SHIPPED_MODEL, device=self.requested_device, convert=convert_in_child)
+            predictor = self._load_predictor(SHIPPED_MODEL)
         if predictor.warning:
             self.warning = " ".join(filter(None, [self.warning, predictor.warning]))
         self.model_path, self.name, self.metadata = predictor.path, predictor.path.name, predictor.metadata
         self.device = f"{predictor.device}, {predictor.engine}"
         self._predictor = predictor
         log.info("model %s loaded on %s", predictor.path, self.device)
+
+    def _load_predictor(self, path: Path) -> Predictor:
+        return load_predictor(path, device=self.requested_device, convert=convert_in_child, threads=self.threads)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         if len(batch) == 0:

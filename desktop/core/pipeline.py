@@ -118,6 +118,7 @@ class Pipeline:
         self._since_scan = 0  # frames since the last whole-frame scan
         self._turn = 0  # which fallback look the next scan that asks only one asks
         self._last_time_s: float | None = None  # the last frame's time since the source started or was reset
+        self._inputs: dict[int, np.ndarray] = {}  # the model input of each face shown in the last frame
         self.full_scans = 0  # how many frames needed a whole-frame scan (for benchmarks and tests)
 
     @property
@@ -139,7 +140,14 @@ class Pipeline:
 
     def reset(self) -> None:
         self.tracker.reset()
-        self._previous, self._since_scan, self._last_time_s = [], 0, None
+        self._previous, self._since_scan, self._last_time_s, self._inputs = [], 0, None, {}
+
+    def face_input(self, face_id: int) -> np.ndarray | None:
+        """The model input (48x48x1, as classified) of face ``face_id`` in the last frame; None if not shown there.
+
+        For a caller that explains a face on another thread (the app), instead of ``process(explain=...)``.
+        """
+        return self._inputs.get(face_id)
 
     def _in_video(self, time_s: float) -> bool:
         """Whether this frame follows the last one closely enough (``SPREAD_LOOKS_WITHIN_S``) to be one video."""
@@ -209,6 +217,7 @@ class Pipeline:
             if track.shown
         ]
         faces = tuple(face for _, face in shown)
+        self._inputs = {face.face_id: batch[k] for k, face in shown}
         t4 = time.perf_counter()
         explanations = tuple(
             Explanation(face.face_id, face.box, occlusion_map(self.classifier.predict, batch[k]))

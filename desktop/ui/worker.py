@@ -8,9 +8,12 @@ as the ``error`` signal, never as exceptions escaping the thread.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +31,7 @@ from desktop.core.pipeline import EXPLAIN_EVERY_S, Explanation, FrameResult, Pip
 from desktop.core.runs import model_display_name
 from desktop.core.sources import Frame, FrameSource, LatestFrameSource, SourceError, open_source
 from desktop.ui.tasks import LatestTask
+from model.saliency import Saliency, occlusion_map
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +112,44 @@ def _load_classifier(path: str, device: str) -> EmotionClassifier:
     return classifier
 
 
+class Explainer:
+    """Occlusion maps off the frame thread (a :class:`~desktop.ui.tasks.LatestTask` runs it), on a copy of the model.
+
+    A map is 26 faces through the model: 14 ms on a CPU with AVX-512, 66 ms on one with AVX2 only,
+    where, computed between two frames, it cut a 30 fps video to 23 fps and raised capture-to-paint
+    p95 from 38 to 123 ms (``benchmarks/explain_bench.py``). A LiteRT interpreter serves one thread
+    at a time, so the maps run on a second copy of the model in use, loaded once per model.
+    """
+
+    def __init__(self) -> None:
+        self._copy: tuple[Classifier, Classifier] | None = None  # (the frame thread's classifier, ours)
+
+    def __call__(self, classifier: Classifier, face: np.ndarray) -> Saliency:
+        _yield_cpu()  # before the copy is loaded: LiteRT's own threads, started then, inherit it
+        if self._copy is None or self._copy[0] is not classifier:
+            self._copy = (classifier, _own_copy(classifier))
+        return occlusion_map(self._copy[1].predict, face)
+
+
+def _yield_cpu() -> None:
+    """Lower this thread's priority (Linux: nice 10, per thread), so a map takes what CPU the frames and the UI
+    leave: on 2 cores a map at normal priority beside the frames stalled the UI thread over 30 ms ~100 times in
+    20 s. Other systems keep the normal priority (Qt's thread priorities do not reach a plain thread)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+def _own_copy(classifier: Classifier) -> Classifier:
+    """The model of ``classifier`` loaded again (from its LiteRT twin: no conversion), on one LiteRT thread; a
+    classifier that is not a model file (a test's fixed answers) has no state to share and is used as it is."""
+    if not isinstance(classifier, EmotionClassifier) or classifier.model_path is None:
+        return classifier
+    copy = EmotionClassifier(classifier.model_path, device=classifier.requested_device, threads=1)
+    copy.load()
+    return copy
+
+
 class PipelineWorker(QObject):
     """Owns the source, the pipeline and the recorder; every slot runs in the worker thread."""
 
@@ -130,6 +172,9 @@ class PipelineWorker(QObject):
         self._loader = LatestTask(_load_classifier, "model-loader", self)  # moves to the worker's thread with it
         self._loader.done.connect(self._swapModel)
         self._loader.failed.connect(self._modelNotLoaded)
+        self._explainer = LatestTask(Explainer(), "explainer", self)
+        self._explainer.done.connect(self._explained)
+        self._explainer.failed.connect(self._notExplained)
         self._classifier, self._config, self._mailbox = classifier, config, mailbox
         self._pipeline: Pipeline | None = None
         self._source: FrameSource | None = None
@@ -145,6 +190,7 @@ class PipelineWorker(QObject):
         self._clock = (0.0, 0)  # (monotonic time, frame index) that playback is paced from
         self._next_index = 0
         self._last_frame: Frame | None = None  # shown again, explained, when Explain is asked for while paused
+        self._last_result: FrameResult | None = None  # the pipeline's result for it
         self._explain_id = -1  # the face to explain, -1 for none
         self._explain_due = 0.0  # time.monotonic() when the next map may be computed
         self._explanation: Explanation | None = None
@@ -159,6 +205,7 @@ class PipelineWorker(QObject):
         """Thread-safe: makes the current and later ticks return at once, and no model load report back."""
         self._stop.set()
         self._loader.close()
+        self._explainer.close()
 
     # ----- slots (run in the worker thread) -----
 
@@ -242,12 +289,46 @@ class PipelineWorker(QObject):
 
     def _explain_still(self) -> None:
         """No new frame is coming (paused, or the source ended): explain the one on screen, if it is not yet."""
-        frame = self._last_frame
-        if self._explain_id < 0 or frame is None or self._pipeline is None:
+        frame, result = self._last_frame, self._last_result
+        if self._explain_id < 0 or frame is None or result is None:
             return
         if self._explanation is None or self._explained_index != frame.index:
             self._explain_due = 0.0
-            self._show(frame, log_it=False)
+            self._ask_for_map(frame, result)
+
+    def _ask_for_map(self, frame: Frame, result: FrameResult) -> None:
+        """Hand the chosen face of ``result`` to the explainer when a map is due.
+
+        The explainer computes one map at a time and keeps only the newest request waiting: on a CPU
+        too slow for a map every :data:`EXPLAIN_EVERY_S`, maps come as fast as it can make them.
+        """
+        now = time.monotonic()
+        if self._explain_id < 0 or now < self._explain_due:
+            return
+        face = next((f for f in result.faces if f.face_id == self._explain_id), None)
+        model_input = self._pipeline.face_input(self._explain_id) if face is not None else None
+        if model_input is not None:
+            self._explain_due = now + EXPLAIN_EVERY_S
+            self._explainer.submit((face.face_id, frame.index, face.box), self._classifier, model_input)
+
+    @Slot(object, object)
+    def _explained(self, key: tuple, saliency: Saliency) -> None:
+        """A map came back (worker thread): it is drawn on the frames from now on, and at once while paused."""
+        face_id, index, box = key
+        if face_id != self._explain_id or self._stop.is_set():
+            return  # Explain was turned off or moved to another face meanwhile
+        self._explanation, self._explained_index = Explanation(face_id, box, saliency), index
+        if not self._playing and self._last_frame is not None and self._last_result is not None:
+            self._deliver(self._last_frame, self._last_result)
+
+    @Slot(object, object)
+    def _notExplained(self, key: tuple, exc: Exception) -> None:
+        """A map failed: say so once and stop asking (the video plays on); Explain on again retries."""
+        if key[0] != self._explain_id or self._stop.is_set():
+            return
+        log.error("cannot explain face %s", key[0], exc_info=exc)
+        self._explain_id = -1
+        self.error.emit(str(exc) if isinstance(exc, USER_ERRORS) else unexpected_error_message(exc))
 
     @Slot()
     def restart(self) -> None:
@@ -301,9 +382,9 @@ class PipelineWorker(QObject):
         self._model_request += 1
         self._loader.submit((self._model_request, path), path, self._classifier.requested_device)
 
-    def wait_for_loader(self, timeout_s: float) -> bool:
-        """Thread-safe: wait for the model loader to finish (shutdown); False if it is still loading."""
-        return self._loader.wait(timeout_s)
+    def wait_for_helpers(self, timeout_s: float) -> bool:
+        """Thread-safe: wait for the model loader and the explainer to finish (shutdown); False if one is still busy."""
+        return self._loader.wait(timeout_s) and self._explainer.wait(timeout_s)
 
     @Slot(object, object)
     def _modelNotLoaded(self, key: tuple[int, str], exc: Exception) -> None:
@@ -347,7 +428,7 @@ class PipelineWorker(QObject):
     # ----- internals -----
 
     def _close_source(self) -> None:
-        self._last_frame = self._explanation = None
+        self._last_frame = self._last_result = self._explanation = None
         if self._source is not None:
             self._source.close()
             self._source = None
@@ -428,18 +509,18 @@ class PipelineWorker(QObject):
         self._show(frame)
         return True
 
-    def _show(self, frame: Frame, *, log_it: bool = True) -> None:
-        """Process ``frame`` (explaining the chosen face when a map is due) and post it to the UI.
+    def _show(self, frame: Frame) -> None:
+        """Process ``frame``, hand the chosen face to the explainer when a map is due, post the frame to the UI."""
+        result = self._pipeline.process(frame.image, index=frame.index, time_s=frame.time_s)
+        self._last_frame, self._last_result = frame, result
+        self._ask_for_map(frame, result)
+        self._deliver(frame, result, log_it=True)
 
-        ``log_it=False`` shows a frame again (paused): it is not recorded, logged or counted twice.
+    def _deliver(self, frame: Frame, result: FrameResult, *, log_it: bool = False) -> None:
+        """Draw ``result`` and the latest map on ``frame`` and put it in the mailbox.
+
+        ``log_it=False`` shows a frame again (paused, a map arrived): it is not recorded, logged or counted twice.
         """
-        now = time.monotonic()
-        explain = (self._explain_id,) if self._explain_id >= 0 and now >= self._explain_due else ()
-        result = self._pipeline.process(frame.image, index=frame.index, time_s=frame.time_s, explain=explain)
-        if result.explanations:
-            self._explanation, self._explained_index = result.explanations[0], frame.index
-            self._explain_due = now + EXPLAIN_EVERY_S
-        self._last_frame = frame
         image = draw_result(frame.image, result, self._explanation, self._pipeline.config.margin)
         if log_it:
             if self._recorder is not None:
@@ -530,5 +611,5 @@ class WorkerHost(QObject):
         if not self.thread.wait(timeout_ms):
             log.warning("the pipeline worker is still busy (loading the model?); waiting for it")
             self.thread.wait()
-        if not self.worker.wait_for_loader(timeout_ms / 1000):  # a daemon thread: it cannot keep the app alive
+        if not self.worker.wait_for_helpers(timeout_ms / 1000):  # daemon threads: they cannot keep the app alive
             log.warning("a model is still loading at exit; leaving it")
