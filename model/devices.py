@@ -17,10 +17,10 @@ def configure_devices(precision: str = "auto") -> tuple[Any, str]:
     """
     import keras
 
-    from model.precision import training_policy
+    from model.precision import check_precision, training_policy
 
     if keras.backend.backend() != "tensorflow":  # JAX on a GPU: float32 unless bfloat16 is asked for
-        training_policy(precision, has_gpu=False)  # an unknown name fails here too
+        check_precision(precision)
         keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
         return _NoStrategy(), _backend_devices(keras.backend.backend())
     import tensorflow as tf

@@ -29,10 +29,15 @@ def cpu_has_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def training_policy(precision: str, has_gpu: bool) -> str:
-    """The Keras dtype policy a run trains in; ``precision`` is one of :data:`PRECISIONS`."""
+def check_precision(precision: str) -> None:
+    """Raise ``ValueError`` unless ``precision`` is one of :data:`PRECISIONS`."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+
+
+def training_policy(precision: str, has_gpu: bool) -> str:
+    """The Keras dtype policy a run trains in; ``precision`` is one of :data:`PRECISIONS`."""
+    check_precision(precision)
     if precision == "float32":
         return "float32"
     if precision == "bfloat16":
