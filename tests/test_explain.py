@@ -231,13 +231,18 @@ class SlowMaps(FixedClassifier):
         return super().predict(batch)
 
 
-def test_a_slow_map_is_computed_beside_the_video_which_keeps_playing(qtbot, open_window, astronaut_video):
-    classifier = SlowMaps()
-    window = open_window(classifier, str(astronaut_video))
+def explain_a_looping_video(qtbot, open_window, video, classifier):
+    """A real window playing ``video`` in a loop, with Explain on for its one face once it is shown."""
+    window = open_window(classifier, str(video))
     window.loop_action.setChecked(True)
     qtbot.waitUntil(lambda: window.last is not None and len(window.last.result.faces) == 1, timeout=20_000)
-    click_face(qtbot, window, window.last.result.faces[0])
     window.set_explain(True)
+    return window
+
+
+def test_a_slow_map_is_computed_beside_the_video_which_keeps_playing(qtbot, open_window, astronaut_video):
+    classifier = SlowMaps()
+    window = explain_a_looping_video(qtbot, open_window, astronaut_video, classifier)
     qtbot.waitUntil(
         lambda: len(classifier.maps) >= 2 and window.explain_panel.explanation() is not None, timeout=20_000
     )
@@ -260,11 +265,7 @@ class BrokenMaps(FixedClassifier):
 
 
 def test_a_failing_map_is_said_once_and_the_video_plays_on(qtbot, open_window, astronaut_video):
-    classifier = BrokenMaps()
-    window = open_window(classifier, str(astronaut_video))
-    window.loop_action.setChecked(True)
-    qtbot.waitUntil(lambda: window.last is not None and len(window.last.result.faces) == 1, timeout=20_000)
-    window.set_explain(True)
+    window = explain_a_looping_video(qtbot, open_window, astronaut_video, BrokenMaps())
     qtbot.waitUntil(lambda: window.errors != [], timeout=20_000)
     processed = window.last.processed
     qtbot.waitUntil(lambda: window.last.processed > processed + 15, timeout=20_000)  # half a second more
