@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,12 +123,13 @@ class Explainer:
     """
 
     def __init__(self) -> None:
-        self._copy: tuple[Classifier, Classifier] | None = None  # (the frame thread's classifier, ours)
+        # (the frame thread's classifier, ours); weak, so a model swapped out is freed even if no map follows
+        self._copy: tuple[weakref.ref[Classifier], Classifier] | None = None
 
     def __call__(self, classifier: Classifier, face: np.ndarray) -> Saliency:
-        _yield_cpu()  # before the copy is loaded: LiteRT's own threads, started then, inherit it
-        if self._copy is None or self._copy[0] is not classifier:
-            self._copy = (classifier, _own_copy(classifier))
+        _yield_cpu()  # on every call: a LatestTask may run each call on a new thread
+        if self._copy is None or self._copy[0]() is not classifier:
+            self._copy = (weakref.ref(classifier), _own_copy(classifier))
         return occlusion_map(self._copy[1].predict, face)
 
 
@@ -612,4 +614,4 @@ class WorkerHost(QObject):
             log.warning("the pipeline worker is still busy (loading the model?); waiting for it")
             self.thread.wait()
         if not self.worker.wait_for_helpers(timeout_ms / 1000):  # daemon threads: they cannot keep the app alive
-            log.warning("a model is still loading at exit; leaving it")
+            log.warning("a model load or an Explain map is still running at exit; leaving it")
