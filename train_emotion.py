@@ -426,9 +426,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Exit 2 when the model itself is unusable, 1 when it loads but will not convert."""
-    from dataclasses import asdict
-
-    from model.checkpoint import atomic_write_json, load_model, metadata_path, write_tflite_twin
+    from model.checkpoint import add_tflite_twin
     from model.engine import convert_in_process
     from model.litert import tflite_path
 
@@ -436,10 +434,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         if args.out:
             convert_in_process(model, Path(args.out))
-        else:  # the twin beside the model, and its hash in the model's metadata; the .keras is not rewritten
-            loaded = load_model(model)
-            loaded.metadata.tflite_keras_sha256 = write_tflite_twin(loaded.model, model)
-            atomic_write_json(metadata_path(model), asdict(loaded.metadata))
+        else:
+            add_tflite_twin(model)
     except ModelLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -105,12 +105,16 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def save_model(model, path: Path, metadata: ModelMetadata | None, *, include_optimizer: bool = False) -> None:
+def save_model(
+    model, path: Path, metadata: ModelMetadata | None, *, include_optimizer: bool = False, twin: bool = True
+) -> None:
     """Write ``model`` (and ``metadata`` beside it) atomically.
 
     ``include_optimizer=True`` keeps the optimizer state, for resumable ``last`` checkpoints;
     a model for inference leaves it out (about 3x smaller), and gets its LiteRT twin
     (``NAME.tflite``, see :mod:`model.litert`) so the app can run it without TensorFlow.
+    ``twin=False`` leaves the twin for later (:func:`add_tflite_twin`): a conversion takes seconds,
+    and a training run rewrites ``best.keras`` at every better epoch.
     """
     import keras
 
@@ -127,9 +131,11 @@ def save_model(model, path: Path, metadata: ModelMetadata | None, *, include_opt
         saved.set_weights(model.get_weights())
     else:  # trained in mixed precision: a file to run is float32 (model.precision)
         saved = with_policy(model, "float32")
+    if not twin:
+        _drop_twin(Path(path))
     atomic_write(Path(path), saved.save, suffix=".keras")
     if metadata is not None:
-        metadata.tflite_keras_sha256 = "" if include_optimizer else _try_tflite_twin(saved, Path(path))
+        metadata.tflite_keras_sha256 = _try_tflite_twin(saved, Path(path)) if twin and not include_optimizer else ""
         atomic_write_json(metadata_path(Path(path)), asdict(metadata))
 
 
@@ -148,14 +154,30 @@ def _try_tflite_twin(model, path: Path) -> str:
         return ""
 
 
+def _drop_twin(path: Path) -> None:
+    from model.litert import tflite_path
+
+    tflite_path(path).unlink(missing_ok=True)  # never leave a twin of the previous file behind
+
+
 def write_tflite_twin(model, path: Path) -> str:
     """Write the ``.tflite`` twin of the model saved at ``path``; return that ``.keras`` file's hash."""
     from model.litert import convert, file_sha256, tflite_path
 
-    tflite_path(path).unlink(missing_ok=True)  # never leave a twin of the previous file behind
+    _drop_twin(path)
     flatbuffer = convert(model)
     atomic_write(tflite_path(path), lambda tmp: tmp.write_bytes(flatbuffer), suffix=".tflite")
     return file_sha256(path)
+
+
+def add_tflite_twin(path: Path, *, lenient: bool = False) -> None:
+    """Give the model saved at ``path`` its twin, and the twin's hash in its metadata; the ``.keras`` is not
+    rewritten. ``lenient``: a model that will not convert gets a warning, as in :func:`save_model`."""
+    path = Path(path)
+    loaded = load_model(path)
+    convert = _try_tflite_twin if lenient else write_tflite_twin
+    loaded.metadata.tflite_keras_sha256 = convert(loaded.model, path)
+    atomic_write_json(metadata_path(path), asdict(loaded.metadata))
 
 
 def copy_model(src: Path, dst: Path) -> None:

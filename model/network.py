@@ -5,7 +5,9 @@ softmax probabilities in :data:`model.spec.LABELS` order. Scaling to 0-1 is the 
 layer of the model (``Rescaling``), so callers never normalise.
 
 Only built-in Keras layers are used: a file saved from these models loads with
-``safe_mode=True`` and without importing this module.
+``safe_mode=True`` and without importing this module. Keras is imported by the builders, not
+here: ``train_emotion.py`` lists :data:`ARCHITECTURES` in its help and its argument errors,
+which should not wait 5 s for Keras and TensorFlow to load.
 """
 
 from __future__ import annotations
@@ -13,21 +15,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import keras
-from keras import layers
-
 from model.spec import INPUT_SHAPE, NUM_CLASSES
 
 if TYPE_CHECKING:
+    import keras
+
     from model.training import TrainConfig
 
 
 def _input() -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    import keras
+    from keras import layers
+
     inputs = keras.Input(shape=INPUT_SHAPE, name="face")
     return inputs, layers.Rescaling(1.0 / 255.0, name="scale_0_1")(inputs)
 
 
 def _conv_bn(x, filters: int, kernel: int, strides: int = 1, name: str = ""):
+    from keras import layers
+
     x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
@@ -40,6 +46,9 @@ def build_seed(weight_decay: float = 0.0) -> keras.Model:
     7-3/2, batch norm after each hidden conv, dropout 0.4 after the 48- and 24-pixel
     stages and 0.3 after the deeper ones, logits flattened: 0.56 M params, 44 MFLOP.
     """
+    import keras
+    from keras import layers
+
     del weight_decay  # the seed used none; accepted so all builders share a signature
     inputs, x = _input()
     plan = [  # (filters, kernel, stride, dropout after)
@@ -70,6 +79,9 @@ def build_vgg(
     Batch norm and ReLU after each conv, max-pooling between stages, global average
     pooling, dropout and one dense layer. L2 weight decay on the kernels.
     """
+    import keras
+    from keras import layers
+
     reg = keras.regularizers.L2(weight_decay) if weight_decay else None
     inputs, x = _input()
 
@@ -120,6 +132,8 @@ def build_model(arch: str, **kwargs) -> keras.Model:
 
 def build_for_training(config: TrainConfig, steps: int, strategy) -> keras.Model:
     """The run's model (new, or ``config.init`` to fine-tune), compiled with its optimizer and cosine schedule."""
+    import keras
+
     from model.checkpoint import load_model
     from model.precision import with_policy
 

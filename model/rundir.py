@@ -3,7 +3,8 @@
 - ``config.json``   the :class:`model.training.TrainConfig` it was started with
 - ``last.keras``    model *with* optimizer state, written atomically every epoch (resumable)
 - ``state.json``    epoch reached, best validation accuracy, early-stopping counter, history
-- ``best.keras``    inference model (+ ``best.json`` metadata and ``best.tflite``) whenever validation improves
+- ``best.keras``    inference model (+ ``best.json`` metadata) whenever validation improves; its LiteRT twin
+                    ``best.tflite`` when the run ends
 - ``best_epoch.keras``  the best single epoch, when ``best.keras`` becomes a weight average
 - ``history.csv``   one row per epoch
 - ``average.npz``   the running mean of the weights (``--average-from``); at the end ``average.keras``

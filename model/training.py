@@ -27,7 +27,15 @@ from model import events as ev
 from model.augment import SCALE
 from model.averaging import WeightAverage, averaged_model
 from model.batches import make_batches, training_targets
-from model.checkpoint import ModelMetadata, atomic_write_json, copy_model, load_model, save_model
+from model.checkpoint import (
+    ModelMetadata,
+    add_tflite_twin,
+    atomic_write_json,
+    check_metadata,
+    copy_model,
+    load_model,
+    save_model,
+)
 from model.data import Dataset, Split, load_dataset, train_val_splits
 from model.devices import configure_devices
 from model.distill import saved_teacher_targets
@@ -172,9 +180,9 @@ def _progress_callback(run: _Run, average: WeightAverage, batches, steps: int, s
             state.history.append(done.history_row())
             if improved:
                 meta = run.metadata(epoch + 1)
-                save_model(self.model, folder.best, meta)
+                save_model(self.model, folder.best, meta, twin=False)  # its twin when the run ends
                 if config.averaging_start():  # best.keras may become the average at the end: keep the epoch too
-                    save_model(self.model, folder.best_epoch, meta)
+                    save_model(self.model, folder.best_epoch, meta, twin=False)
             state.epoch = epoch + 1
             save_model(self.model, folder.last, None, include_optimizer=True)
             write_history(folder.history, state.history)
@@ -209,6 +217,18 @@ def train(
     when it returns True the run stops after that batch, keeps its last complete-epoch
     checkpoint and raises :class:`TrainingCancelled`.
     """
+    # Bad options and data fail here, before Keras and TensorFlow take seconds to load.
+    for flag, weight, option in ((config.teacher, config.teacher_weight, "--teacher-weight"),
+                                 (config.soft_labels, config.soft_weight, "--soft-weight")):  # fmt: skip
+        if flag and not 0.0 <= weight <= 1.0:
+            raise ValueError(f"{option} {weight:g} is not between 0 and 1")
+    for model in [] if resume else [config.init, *config.teacher]:  # a resumed run has these in its folder
+        if model:
+            check_metadata(Path(model))
+    if compare:  # used at the end of the run: a missing file should not wait hours to be found
+        check_metadata(Path(compare))
+    dataset = dataset or load_dataset(config.data, skip_bad=config.skip_bad)
+
     import keras
 
     previous = keras.mixed_precision.global_policy()  # model.devices sets the run's
@@ -223,19 +243,14 @@ def _train(
     resume: bool,
     emit: Emit | None,
     should_stop: Callable[[], bool],
-    dataset: Dataset | None,
+    dataset: Dataset,
     compare: str | Path | None,
 ) -> TrainResult:
     import keras
 
     emit = emit or (lambda event: None)
-    for flag, weight, option in ((config.teacher, config.teacher_weight, "--teacher-weight"),
-                                 (config.soft_labels, config.soft_weight, "--soft-weight")):  # fmt: skip
-        if flag and not 0.0 <= weight <= 1.0:
-            raise ValueError(f"{option} {weight:g} is not between 0 and 1")
     folder = RunDir(Path(config.out))
     folder.path.mkdir(parents=True, exist_ok=True)
-    dataset = dataset or load_dataset(config.data, skip_bad=config.skip_bad)
     train_split, val_split, val_desc = train_val_splits(dataset, val_fraction=config.val_fraction, seed=config.seed)
     if config.soft_labels:  # a votes file that does not fit fails now, not after the model is built
         training_targets(train_split, config)
@@ -282,6 +297,9 @@ def _train(
         _finish_average(model, average, run)
     metrics = compared = None
     if folder.best.exists():
+        # The model the run offers gets its LiteRT twin once, now, not at every better epoch (seconds each).
+        # A run stopped before this leaves a best.keras without one, which the app converts when it loads it.
+        add_tflite_twin(folder.best, lenient=True)
         metrics = evaluate_model(folder.best, val_split)
         report = {"split": val_desc, **metrics.to_dict()}
         if compare:
@@ -319,12 +337,12 @@ def _finish_average(model, average: WeightAverage, run: _Run) -> None:
     meta = run.metadata(state.epoch)
     meta.averaged_epochs = epochs
     meta.best_val_accuracy, meta.best_epoch = accuracy, average.last_epoch
-    save_model(averaged, folder.average, meta)
+    save_model(averaged, folder.average, meta, twin=False)
     if folder.best.exists() and not folder.best_epoch.exists():
         copy_model(folder.best, folder.best_epoch)  # a run started without --average-from has only best.keras
     better = accuracy > state.best_val_accuracy  # the best single epoch's
     if better:
-        save_model(averaged, folder.best, meta)
+        save_model(averaged, folder.best, meta, twin=False)
     elif folder.best_epoch.exists():
         copy_model(folder.best_epoch, folder.best)  # a resumed run's earlier average may have been there
     state.average = {"epochs": epochs, "count": average.count, "val_accuracy": accuracy, "best": better}

@@ -53,15 +53,19 @@ def write_fer_csv(path: Path, x: np.ndarray, y: np.ndarray, usage: list[str] | N
     return path
 
 
-@pytest.fixture
-def tiny_csv(tmp_path) -> Path:
-    """56 training and 28 PublicTest synthetic faces, all 7 classes."""
+def write_tiny_csv(folder: Path) -> Path:
+    """56 training and 28 PublicTest synthetic faces, all 7 classes, as ``folder/tiny.csv``."""
     x_tr, y_tr = synthetic_faces(8, seed=1)
     x_va, y_va = synthetic_faces(4, seed=2)
     x = np.concatenate([x_tr, x_va])
     y = np.concatenate([y_tr, y_va])
     usage = ["Training"] * len(y_tr) + ["PublicTest"] * len(y_va)
-    return write_fer_csv(tmp_path / "tiny.csv", x, y, usage)
+    return write_fer_csv(folder / "tiny.csv", x, y, usage)
+
+
+@pytest.fixture
+def tiny_csv(tmp_path) -> Path:
+    return write_tiny_csv(tmp_path)
 
 
 @pytest.fixture

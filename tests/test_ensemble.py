@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, write_tiny_csv
 from test_litert import real_faces  # noqa: F401  (a fixture)
 from test_train import run_cli
 
@@ -28,18 +28,21 @@ def member_count(model) -> int:
     return len(nested) if isinstance(model.get_layer(index=-1), keras.layers.Average) and nested else 1
 
 
-def _members(tmp_path, tiny_csv) -> list[LoadedModel]:
-    """Two nets of the same architecture (same layer names), trained with different seeds."""
-    members = []
+@pytest.fixture(scope="module")
+def members(tmp_path_factory) -> list[LoadedModel]:
+    """Two nets of the same architecture (same layer names), trained with different seeds; once per module
+    (a combined model copies them, so no test changes them)."""
+    folder = tmp_path_factory.mktemp("members")
+    csv = write_tiny_csv(folder)
+    trained = []
     for seed in (1, 2):
-        config = TrainConfig(data=str(tiny_csv), out=str(tmp_path / f"m{seed}"), epochs=1, batch_size=16, arch="seed",
+        config = TrainConfig(data=str(csv), out=str(folder / f"m{seed}"), epochs=1, batch_size=16, arch="seed",
                              seed=seed, average_from=0)  # fmt: skip
-        members.append(load_model(train(config).best_model))
-    return members
+        trained.append(load_model(train(config).best_model))
+    return trained
 
 
-def test_an_ensemble_is_the_mean_of_its_members_in_keras_and_on_litert(tmp_path, tiny_csv, real_faces):  # noqa: F811
-    members = _members(tmp_path, tiny_csv)
+def test_an_ensemble_is_the_mean_of_its_members_in_keras_and_on_litert(members, tmp_path, tiny_csv, real_faces):  # noqa: F811
     each = [np.asarray(m.model(real_faces, training=False)) for m in members]
     assert np.abs(each[0] - each[1]).max() > 1e-3  # the members differ, so the mean is a real test
     model, metadata = combine(members, ["m1", "m2"])
@@ -63,10 +66,10 @@ def test_an_ensemble_is_the_mean_of_its_members_in_keras_and_on_litert(tmp_path,
     assert summary["members"] == 2 and summary["tta"] is False and "2 nets" in out.stdout.splitlines()[0]
 
 
-def test_fine_tuning_an_ensemble_keeps_it_an_ensemble(tmp_path, tiny_csv):
+def test_fine_tuning_an_ensemble_keeps_it_an_ensemble(members, tmp_path, tiny_csv):
     """The Retrain button fine-tunes the model in use; when that is an ensemble, the result is one too,
     weight average and batch-norm statistics included (both reach into the members)."""
-    model, metadata = combine(_members(tmp_path, tiny_csv), ["m1", "m2"])
+    model, metadata = combine(members, ["m1", "m2"])
     init = tmp_path / "ensemble.keras"
     save_model(model, init, metadata)
     result = train(TrainConfig(data=str(tiny_csv), out=str(tmp_path / "tuned"), epochs=2, batch_size=16,
