@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from model.checkpoint import load_model
+from model.checkpoint import load_model, read_metadata
 from model.events import VERSION, from_json
+from model.litert import file_sha256, tflite_path
 from model.training import TrainConfig, TrainingCancelled, train
 
 pytestmark = pytest.mark.slow
@@ -46,6 +47,9 @@ def test_train_two_epochs_writes_run_folder(tiny_csv, tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["n"] == 28 and len(metrics["confusion"]) == 7
     assert abs(metrics["accuracy"] - result.best_val_accuracy) < 1e-6  # same model, same split
+    # the model the run offers has a current LiteRT twin, written once at the end (best.keras is the average here)
+    assert tflite_path(run / "best.keras").is_file()
+    assert read_metadata(run / "best.keras").tflite_keras_sha256 == file_sha256(run / "best.keras")
     best = load_model(run / "best.keras")
     assert best.metadata.best_epoch == result.best_epoch and best.metadata.split_sizes == {
         "train": 56,
@@ -159,6 +163,20 @@ def test_bad_input_is_one_line_error_without_traceback(tiny_csv, tmp_path, args,
     assert out.stderr.strip().splitlines()[-1].startswith("error: ") and message in out.stderr
     if args[0] == "train" and "--resume" not in args:
         assert json.loads(out.stdout.splitlines()[-1])["event"] == "error"
+
+
+def test_bad_options_and_data_are_refused_before_tensorflow_loads(tiny_csv, tmp_path):
+    """A typo costs a user a fraction of a second, not the 5-10 s TensorFlow takes to load."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("emotion,pixels\n12," + " ".join(["1"] * 2304) + "\n")
+    check = ("import sys, train_emotion; code = train_emotion.main(sys.argv[1:]); "
+             "print(code, 'keras' in sys.modules, 'tensorflow' in sys.modules)")  # fmt: skip
+    for args in (["train", "--data", bad], ["train", "--data", tiny_csv, "--init", tmp_path / "missing.keras"],
+                 ["train", "--data", tiny_csv, "--compare", bad], ["train", "--resume", tmp_path]):  # fmt: skip
+        out = subprocess.run([sys.executable, "-c", check, *map(str, args)], cwd=ROOT, capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+        assert out.stdout.split() == ["2", "False", "False"], (args, out.stdout, out.stderr[-1000:])
+        assert out.stderr.strip().splitlines()[-1].startswith("error: ")
 
 
 def test_help_explains_every_option_and_shows_the_training_defaults():
