@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from desktop.core.resources import CASCADE, PROFILE_CASCADE, SECOND_CASCADE, resource_path
-from desktop.core.tracking import one_per_face
+from desktop.core.tracking import is_one_of, one_per_face
 from model.preprocess import Box, to_gray
 
 log = logging.getLogger(__name__)
@@ -105,14 +105,23 @@ class FaceDetector:
         return gray, scale
 
     def detect(self, image: np.ndarray, fallback: int | None = None) -> list[Box]:
-        """Scan the whole frame; ``fallback`` = n asks only the n-th fallback look (counted round), not all.
+        """Scan the whole frame; ``fallback`` = n asks the first cascade and only the n-th fallback look (counted
+        round), and keeps the faces of both.
 
-        A video can so spread the fallback looks over a stretch of frames without a face
-        (see :class:`~desktop.core.pipeline.Pipeline`) instead of paying for all in every frame.
+        A video can so spread the fallback looks over its frames (see :class:`~desktop.core.pipeline.Pipeline`)
+        instead of paying for all in every frame; and since the fallback looks even where the first cascade
+        found faces, a face beside them that only a fallback sees (a head tilted or turned away next to a
+        frontal one) is found too. Without ``fallback`` (a still) the first look that finds something wins.
         """
         small, scale = self._shrink(to_gray(image))
         min_size = max(_CASCADE_WINDOW, round(self.config.min_face_size * scale))
-        return self._boxes(*self._scan(small, min_size, None, fallback), scale)
+        if fallback is None or not self.config.fallback_looks:
+            return self._boxes(*self._scan(small, min_size, None), scale)
+        first, *fallbacks = self._looks
+        look = fallbacks[fallback % len(fallbacks)]
+        boxes = self._boxes(self._look(first, small, min_size, None), 0.0, scale)
+        beside = self._boxes(self._look(look, small, min_size, None), look.angle, scale)
+        return sorted(boxes + [b for b in beside if not is_one_of(b, boxes)], key=lambda b: b.area, reverse=True)
 
     def detect_near(self, image: np.ndarray, previous: list[Box]) -> list[Box]:
         """Look for each previously found face only around where it was.
@@ -147,7 +156,7 @@ class FaceDetector:
         return one_per_face(found)  # two old boxes may find the same face
 
     def _scan(
-        self, gray: np.ndarray, min_size: int, max_size: int | None, fallback: int | None = None, tilt: float = 0.0
+        self, gray: np.ndarray, min_size: int, max_size: int | None, tilt: float = 0.0
     ) -> tuple[np.ndarray, float]:
         """The first cascade's hits; where it has none, those of the first fallback look that has some.
 
@@ -155,39 +164,39 @@ class FaceDetector:
         turned by to find them (see :class:`~model.preprocess.Box`). ``tilt``: a face followed
         that was found turned is looked for turned first (one scan, not five, while it stays so).
         """
-        cfg = self.config
-        first, *fallbacks = self._looks
-        if not cfg.fallback_looks:
-            fallbacks = []
-        elif fallback is not None:
-            fallbacks = [fallbacks[fallback % len(fallbacks)]]
-        looks = [first, *fallbacks]
+        looks = list(self._looks if self.config.fallback_looks else self._looks[:1])
         if tilt:
             looks.sort(key=lambda look: look.angle != tilt)  # stable: the rest keep their order
         for look in looks:
-            lo = min_size if max_size else min_size * look.size_factor  # near a known face, its size rules
-            image = np.ascontiguousarray(gray[:, ::-1]) if look.mirrored else gray
-            if look.angle:
-                turn = cv2.getRotationMatrix2D((gray.shape[1] / 2, gray.shape[0] / 2), look.angle, 1.0)
-                image = cv2.warpAffine(gray, turn, gray.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
-            found = np.asarray(
-                look.cascade.detectMultiScale(
-                    image,
-                    scaleFactor=cfg.scale_factor,
-                    minNeighbors=max(cfg.min_neighbors - look.fewer_neighbours, min(cfg.min_neighbors, 1)),
-                    minSize=(lo, lo),
-                    **({"maxSize": (max_size, max_size)} if max_size else {}),
-                )
-            ).reshape(-1, 4)
+            found = self._look(look, gray, min_size, max_size)
             if len(found):
-                if look.mirrored:
-                    found[:, 0] = gray.shape[1] - found[:, 0] - found[:, 2]
-                if look.angle:  # each box keeps its size, around its centre turned back into the frame
-                    back = cv2.invertAffineTransform(turn)
-                    centres = found[:, :2] + found[:, 2:] / 2
-                    found[:, :2] = np.round(centres @ back[:, :2].T + back[:, 2] - found[:, 2:] / 2)
                 return found, look.angle
         return np.empty((0, 4), int), 0.0
+
+    def _look(self, look: _Look, gray: np.ndarray, min_size: int, max_size: int | None) -> np.ndarray:
+        """One look's hits, as (x, y, w, h) rows in ``gray``'s pixels (turned back where the look turned it)."""
+        cfg = self.config
+        lo = min_size if max_size else min_size * look.size_factor  # near a known face, its size rules
+        image = np.ascontiguousarray(gray[:, ::-1]) if look.mirrored else gray
+        if look.angle:
+            turn = cv2.getRotationMatrix2D((gray.shape[1] / 2, gray.shape[0] / 2), look.angle, 1.0)
+            image = cv2.warpAffine(gray, turn, gray.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+        found = np.asarray(
+            look.cascade.detectMultiScale(
+                image,
+                scaleFactor=cfg.scale_factor,
+                minNeighbors=max(cfg.min_neighbors - look.fewer_neighbours, min(cfg.min_neighbors, 1)),
+                minSize=(lo, lo),
+                **({"maxSize": (max_size, max_size)} if max_size else {}),
+            )
+        ).reshape(-1, 4)
+        if len(found) and look.mirrored:
+            found[:, 0] = gray.shape[1] - found[:, 0] - found[:, 2]
+        if len(found) and look.angle:  # each box keeps its size, around its centre turned back into the frame
+            back = cv2.invertAffineTransform(turn)
+            centres = found[:, :2] + found[:, 2:] / 2
+            found[:, :2] = np.round(centres @ back[:, :2].T + back[:, 2] - found[:, 2:] / 2)
+        return found
 
     @staticmethod
     def _boxes(rects, angle: float, scale: float, dx: int = 0, dy: int = 0) -> list[Box]:
