@@ -50,8 +50,9 @@ class FaceDetector:
     ``min_face_size`` falls below the cascade's 24-pixel window: the speed-up costs no recall
     for the faces the user asked for.
 
-    Where the main cascade finds nothing (in the frame, or near a face being tracked), other
-    cascades take a look in turn, and the first that finds something wins (``fallback_looks``):
+    Other cascades take a look after the main one (``fallback_looks``): in a whole-frame scan each look
+    keeps the faces that the looks before it did not find, so a face only a fallback sees is found
+    beside frontal ones; near a face being tracked the first look that finds it wins. The looks:
 
     1. OpenCV's ``alt2``, whose more numerous stages make each hit likelier a face, so it keeps
        a face with two fewer overlapping hits. It finds faces tilted down or turned a little.
@@ -69,9 +70,8 @@ class FaceDetector:
     With the shipped model, ``evaluate --detect`` finds 90.9 % of PublicTest (75.4 with the first
     cascade alone, 80.9 with ``alt2``, 83.7 with the profiles too) and 97.9 % of faces-in-the-wild
     (95.1, 96.1, 97.4); on 48 faceless photos where the first cascade finds nothing, ``alt2`` adds
-    1 false box and the other looks none. A frame that holds a frontal face costs nothing more;
-    one without costs seven more scans, and a video spreads them over its frames without a face
-    (``detect(fallback=...)``).
+    1 false box and the other looks none. A still costs eight scans; a video spreads the seven
+    fallbacks over its whole-frame scans, one each (``detect(fallback=...)``).
     """
 
     def __init__(
@@ -105,23 +105,26 @@ class FaceDetector:
         return gray, scale
 
     def detect(self, image: np.ndarray, fallback: int | None = None) -> list[Box]:
-        """Scan the whole frame; ``fallback`` = n asks the first cascade and only the n-th fallback look (counted
-        round), and keeps the faces of both.
+        """Scan the whole frame with every look; ``fallback`` = n asks the first cascade and only the n-th
+        fallback look (counted round).
 
-        A video can so spread the fallback looks over its frames (see :class:`~desktop.core.pipeline.Pipeline`)
-        instead of paying for all in every frame; and since the fallback looks even where the first cascade
-        found faces, a face beside them that only a fallback sees (a head tilted or turned away next to a
-        frontal one) is found too. Without ``fallback`` (a still) the first look that finds something wins.
+        Each look keeps the faces that the looks before it did not find, so a face that only a fallback
+        finds (a head tilted or turned away) is found beside the frontal faces the first cascade finds.
+        A video can spread the fallback looks over its frames (see :class:`~desktop.core.pipeline.Pipeline`)
+        instead of paying for all of them in every frame.
         """
         small, scale = self._shrink(to_gray(image))
         min_size = max(_CASCADE_WINDOW, round(self.config.min_face_size * scale))
-        if fallback is None or not self.config.fallback_looks:
-            return self._boxes(*self._scan(small, min_size, None), scale)
         first, *fallbacks = self._looks
-        look = fallbacks[fallback % len(fallbacks)]
-        boxes = self._boxes(self._look(first, small, min_size, None), 0.0, scale)
-        beside = self._boxes(self._look(look, small, min_size, None), look.angle, scale)
-        return sorted(boxes + [b for b in beside if not is_one_of(b, boxes)], key=lambda b: b.area, reverse=True)
+        if not self.config.fallback_looks:
+            fallbacks = []
+        elif fallback is not None:
+            fallbacks = [fallbacks[fallback % len(fallbacks)]]
+        boxes: list[Box] = []
+        for look in (first, *fallbacks):
+            found = self._boxes(self._look(look, small, min_size, None), look.angle, scale)
+            boxes += [box for box in found if not is_one_of(box, boxes)]
+        return sorted(boxes, key=lambda b: b.area, reverse=True)
 
     def detect_near(self, image: np.ndarray, previous: list[Box]) -> list[Box]:
         """Look for each previously found face only around where it was.

@@ -162,9 +162,9 @@ class Pipeline:
         stays put, and a new face waits at most ``full_scan_every - 1`` frames.
 
         Asking every fallback look (see :class:`FaceDetector`) in a whole-frame scan costs
-        about eight scans where the first cascade finds nothing. In a video (frames within
-        ``SPREAD_LOOKS_WITHIN_S``), every scan after the first asks only one fallback, in
-        turn: a face only a fallback finds is found at most six frames later. Known faces
+        eight scans. In a video (frames within ``SPREAD_LOOKS_WITHIN_S``), every scan after
+        the first asks only one fallback, in turn: a face only a fallback finds is found at
+        most seven scans later (six frames in a stretch without a face, where every frame is scanned). Known faces
         are looked for where they were too, with every look (cheap there), so a face found
         tilted or in profile is kept; of a scan's box and a known face's that are one face,
         the larger stays (a look may find only a tilted head's chin and mouth).
