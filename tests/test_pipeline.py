@@ -338,8 +338,8 @@ def test_a_tilted_face_is_not_replaced_by_a_part_of_it():
 
 def test_a_tilted_face_that_joins_a_frontal_one_is_found_by_the_scheduled_scans():
     """The first cascade finds the upright face in every scan, and a fallback look used to be asked only where it
-    found nothing: her tilted twin, joining beside her, was never found. Each scheduled scan now also asks its one
-    fallback look in turn, and keeps what it finds beside the known face; a still asks them all."""
+    found nothing: her tilted twin, joining beside her, was never found. Now a frame halfway between two scheduled
+    scans asks one fallback look in turn, and keeps what it finds beside the known face; a still asks them all."""
     photo = cv2.imread(str(ROOT / "assets" / "astronaut.png"))
     h, w = photo.shape[:2]
     turn = cv2.getRotationMatrix2D((w / 2, h / 2), 30, 1.0)
@@ -351,7 +351,7 @@ def test_a_tilted_face_that_joins_a_frontal_one_is_found_by_the_scheduled_scans(
     frames = [upright] * 3 + [together] * 40
     results = [pipeline.process(image, index=k, time_s=k / 30) for k, image in enumerate(frames)]
     first_seen = next(k for k, r in enumerate(results) if any(f.box.angle for f in r.faces))
-    # 7 fallback looks, one per scan every 5 frames: a tilted look comes round within 7 scans; shown a frame later
+    # 7 fallback looks, one every 5 frames: a tilted look comes round within 7 of them; shown a frame later
     assert 3 < first_seen <= 3 + 7 * 5 + 1
     for r in results[first_seen:]:
         upright_faces = [f for f in r.faces if not f.box.angle]

@@ -50,9 +50,9 @@ class FaceDetector:
     ``min_face_size`` falls below the cascade's 24-pixel window: the speed-up costs no recall
     for the faces the user asked for.
 
-    Other cascades take a look after the main one (``fallback_looks``): in a whole-frame scan each look
-    keeps the faces that the looks before it did not find, so a face only a fallback sees is found
-    beside frontal ones; near a face being tracked the first look that finds it wins. The looks:
+    Other cascades take a look after the main one (``fallback_looks``): in a whole-frame scan of a still
+    each look keeps the faces that the looks before it did not find, so a face only a fallback sees is
+    found beside frontal ones; near a face being tracked the first look that finds it wins. The looks:
 
     1. OpenCV's ``alt2``, whose more numerous stages make each hit likelier a face, so it keeps
        a face with two fewer overlapping hits. It finds faces tilted down or turned a little.
@@ -71,7 +71,7 @@ class FaceDetector:
     cascade alone, 80.9 with ``alt2``, 83.7 with the profiles too) and 97.9 % of faces-in-the-wild
     (95.1, 96.1, 97.4); on 48 faceless photos where the first cascade finds nothing, ``alt2`` adds
     1 false box and the other looks none. A still costs eight scans; a video spreads the seven
-    fallbacks over its whole-frame scans, one each (``detect(fallback=...)``).
+    fallbacks over its frames, one at a time (``detect(fallback=...)``, :meth:`look_beside`).
     """
 
     def __init__(
@@ -105,26 +105,40 @@ class FaceDetector:
         return gray, scale
 
     def detect(self, image: np.ndarray, fallback: int | None = None) -> list[Box]:
-        """Scan the whole frame with every look; ``fallback`` = n asks the first cascade and only the n-th
-        fallback look (counted round).
+        """Scan the whole frame with every look, each keeping the faces that the looks before it did not find,
+        so a face only a fallback finds (a head tilted or turned away) is found beside frontal ones.
 
-        Each look keeps the faces that the looks before it did not find, so a face that only a fallback
-        finds (a head tilted or turned away) is found beside the frontal faces the first cascade finds.
-        A video can spread the fallback looks over its frames (see :class:`~desktop.core.pipeline.Pipeline`)
-        instead of paying for all of them in every frame.
+        ``fallback`` = n (a video) asks the first cascade and, only where it finds nothing, the n-th fallback
+        look (counted round): a video spreads the fallback looks over its frames instead of paying for all of
+        them in every frame, and asks them beside the faces it knows with :meth:`look_beside`
+        (see :class:`~desktop.core.pipeline.Pipeline`).
         """
         small, scale = self._shrink(to_gray(image))
-        min_size = max(_CASCADE_WINDOW, round(self.config.min_face_size * scale))
-        first, *fallbacks = self._looks
+        first, *fallbacks = self._looks if self.config.fallback_looks else self._looks[:1]
+        if fallback is None:
+            return self._new_faces([], (first, *fallbacks), small, scale)
+        boxes = self._new_faces([], (first,), small, scale)
+        if boxes or not fallbacks:
+            return boxes
+        return self._new_faces([], (fallbacks[fallback % len(fallbacks)],), small, scale)
+
+    def look_beside(self, image: np.ndarray, faces: list[Box], fallback: int) -> list[Box]:
+        """The faces that the n-th fallback look (counted round) finds in the whole frame and that are not one
+        of ``faces``: in a video, where the first cascade keeps finding the known faces, the only way a face
+        beside them that only a fallback sees gets found."""
         if not self.config.fallback_looks:
-            fallbacks = []
-        elif fallback is not None:
-            fallbacks = [fallbacks[fallback % len(fallbacks)]]
-        boxes: list[Box] = []
-        for look in (first, *fallbacks):
+            return []
+        small, scale = self._shrink(to_gray(image))
+        fallbacks = self._looks[1:]
+        return self._new_faces(list(faces), (fallbacks[fallback % len(fallbacks)],), small, scale)[len(faces) :]
+
+    def _new_faces(self, boxes: list[Box], looks: tuple[_Look, ...], small: np.ndarray, scale: float) -> list[Box]:
+        """``boxes`` and then, look by look, each look's whole-frame finds that are not one of the boxes so far."""
+        min_size = max(_CASCADE_WINDOW, round(self.config.min_face_size * scale))
+        for look in looks:
             found = self._boxes(self._look(look, small, min_size, None), look.angle, scale)
             boxes += [box for box in found if not is_one_of(box, boxes)]
-        return sorted(boxes, key=lambda b: b.area, reverse=True)
+        return boxes
 
     def detect_near(self, image: np.ndarray, previous: list[Box]) -> list[Box]:
         """Look for each previously found face only around where it was.
