@@ -114,13 +114,13 @@ class FaceDetector:
         (see :class:`~desktop.core.pipeline.Pipeline`).
         """
         small, scale = self._shrink(to_gray(image))
-        first, *fallbacks = self._looks if self.config.fallback_looks else self._looks[:1]
+        every = self.config.fallback_looks
         if fallback is None:
-            return self._new_faces([], (first, *fallbacks), small, scale)
-        boxes = self._new_faces([], (first,), small, scale)
-        if boxes or not fallbacks:
+            return self._new_faces([], self._looks if every else self._looks[:1], small, scale)
+        boxes = self._new_faces([], self._looks[:1], small, scale)
+        if boxes or not every:
             return boxes
-        return self._new_faces([], (fallbacks[fallback % len(fallbacks)],), small, scale)
+        return self._new_faces([], (self._fallback(fallback),), small, scale)
 
     def look_beside(self, image: np.ndarray, faces: list[Box], fallback: int) -> list[Box]:
         """The faces that the n-th fallback look (counted round) finds in the whole frame and that are not one
@@ -129,8 +129,11 @@ class FaceDetector:
         if not self.config.fallback_looks:
             return []
         small, scale = self._shrink(to_gray(image))
-        fallbacks = self._looks[1:]
-        return self._new_faces(list(faces), (fallbacks[fallback % len(fallbacks)],), small, scale)[len(faces) :]
+        return self._new_faces(list(faces), (self._fallback(fallback),), small, scale)[len(faces) :]
+
+    def _fallback(self, n: int) -> _Look:
+        """The n-th fallback look, counted round (a video asks them one at a time, in turn)."""
+        return self._looks[1 + n % (len(self._looks) - 1)]
 
     def _new_faces(self, boxes: list[Box], looks: tuple[_Look, ...], small: np.ndarray, scale: float) -> list[Box]:
         """``boxes`` and then, look by look, each look's whole-frame finds that are not one of the boxes so far."""
