@@ -492,6 +492,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None, prog: str = "train_emotion.py") -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # its INFO lines name temporary folders
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     if args.command == "train":

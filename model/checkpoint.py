@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model.chatter import import_keras
 from model.precision import computes_in_float32, with_policy
 from model.spec import INPUT_SHAPE, LABELS, NUM_CLASSES
 
@@ -228,8 +229,7 @@ def load_model(path: str | Path, *, compile: bool = False) -> LoadedModel:
     """Load and check a model file; raise :class:`ModelLoadError` if it is not usable."""
     path = Path(path).expanduser()
     metadata = check_metadata(path)
-    import keras
-
+    keras = import_keras()
     try:
         model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad file; all mean "unusable"

@@ -42,6 +42,8 @@ def saved_teacher_targets(path: Path, models: list[str], train: Split, emit: Emi
         if soft.shape == (len(train), NUM_CLASSES):
             return soft
         log.warning("%s: shape %s does not fit %d training faces; computing it again", path, soft.shape, len(train))
+    log.info("the teachers' targets: %d model(s), each with its mirror image, on %d faces (once; kept in %s)",
+             len(models), len(train), path.name)  # fmt: skip
     started = time.monotonic()
     soft = teacher_targets(models, train.x)
     atomic_write(path, lambda tmp: np.save(tmp, soft))

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.chatter import import_keras
 from model.checkpoint import ModelMetadata, check_metadata, load_model
 from model.data import Split
 from model.litert import LiteRTError, LiteRTModel, file_sha256, litert_available, tflite_path
@@ -207,8 +208,7 @@ def _keras_predictor(path: Path, device: str, tta: bool) -> Predictor:
     """The model run by Keras: with TensorFlow (a GPU, or no LiteRT), or on Keras's own backend when
     training runs under JAX on a GPU machine without TensorFlow (``KERAS_BACKEND=jax``)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off stderr
-    import keras
-
+    keras = import_keras()
     from model.inference import make_predictor
 
     backend = keras.backend.backend()

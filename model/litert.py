@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from model.chatter import held_back
 from model.spec import INPUT_SHAPE, NUM_CLASSES
 
 log = logging.getLogger(__name__)
@@ -68,15 +69,16 @@ def tflite_path(keras_path: Path) -> Path:
 def convert(model: Any) -> bytes:
     """Convert an in-memory Keras model to a LiteRT flatbuffer with 8-bit weights; check its outputs.
 
-    TensorFlow is imported here. Keras prints where it saved a temporary artifact on stdout,
-    which is the trainer's JSON-lines channel: that chatter goes to stderr instead.
+    TensorFlow is imported here. Keras prints where it saved a temporary artifact, and ~80 lines
+    of its variables, on stdout, which is the trainer's JSON-lines channel: they go to the debug log.
     """
-    import tensorflow as tf
+    with held_back(), contextlib.redirect_stdout(io.StringIO()) as said:
+        import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: dynamic-range quantisation
-    with contextlib.redirect_stdout(sys.stderr):
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: dynamic-range quantisation
         flatbuffer = converter.convert()
+    log.debug("the converter said: %s", said.getvalue())
     probe = np.random.default_rng(0).integers(0, 256, (4, *INPUT_SHAPE)).astype(np.float32)
     expected = np.asarray(model(probe, training=False))
     got = LiteRTModel(flatbuffer, name="converted model").run(probe)
@@ -99,6 +101,8 @@ class LiteRTModel:
                 self._interpreter = Interpreter(model_path=str(source), num_threads=threads)
             else:
                 self._interpreter = Interpreter(model_content=source, num_threads=threads)
+            with held_back():  # the first interpreter of a process announces its XNNPACK delegate here
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise LiteRTError(f"{self.name}: LiteRT cannot load it ({exc})") from None
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()

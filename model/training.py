@@ -27,6 +27,7 @@ from model import events as ev
 from model.augment import SCALE
 from model.averaging import WeightAverage, averaged_model
 from model.batches import make_batches, training_targets
+from model.chatter import import_keras
 from model.checkpoint import (
     ModelMetadata,
     add_tflite_twin,
@@ -229,8 +230,7 @@ def train(
         check_metadata(Path(compare))
     dataset = dataset or load_dataset(config.data, skip_bad=config.skip_bad)
 
-    import keras
-
+    keras = import_keras()
     previous = keras.mixed_precision.global_policy()  # model.devices sets the run's
     try:
         return _train(config, resume, emit, should_stop, dataset, compare)

@@ -167,12 +167,17 @@ def test_a_twin_that_is_not_an_emotion_model_is_refused(tmp_path):
 def test_export_command_writes_the_twin_and_its_hash(tmp_path):
     path = tmp_path / "m.keras"
     build_model("seed").save(path)  # a bare .keras: no metadata, no twin
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}  # as a user runs it
     done = subprocess.run(
         [sys.executable, str(ROOT / "train_emotion.py"), "export", "--model", str(path)],
         capture_output=True, text=True, env=env, timeout=300, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    # What the user reads: the file written, and no start-up lines of TensorFlow's C++ (on a machine
+    # without a GPU, "E0000 ... failed call to cuInit") nor the ~80 lines Keras prints while exporting.
+    assert done.stdout.splitlines() == [f"wrote {tflite_path(path)}"]
+    for chatter in ("absl::InitializeLog", "cuInit", "cudart_stub", "oneDNN", "XNNPACK", "TensorSpec", "Assets"):
+        assert chatter not in done.stderr, done.stderr
     assert tflite_path(path).is_file()
     assert json.loads(metadata_path(path).read_text())["tflite_keras_sha256"] == file_sha256(path)
     assert load_predictor(path, device="cpu", convert=lambda *_: pytest.fail("twin not used")).engine == "LiteRT"

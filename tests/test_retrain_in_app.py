@@ -98,6 +98,8 @@ def test_retrain_from_the_window_then_switch_models_in_the_running_pipeline(
     assert dialog.state == "running" and dialog.process.processId() > 0  # a separate process
     qtbot.waitUntil(lambda: dialog.state != "running", timeout=120_000)
     assert dialog.state == "finished", dialog.log_view.toPlainText()[-2000:]
+    shown = dialog.log_view.toPlainText()  # the trainer's stderr, as the user reads it: no TensorFlow start-up lines
+    assert not [word for word in ("absl::InitializeLog", "cuInit", "cudart_stub", "oneDNN") if word in shown], shown
     assert [int(h["epoch"]) for h in dialog.curves.history] == [1, 2]
     assert any(0 < v < 100 for v in bar_values) and bar_values[-1] == 100  # the bar advanced, then completed
     assert window.last.processed > processed_before + 10  # the live pipeline kept running meanwhile

@@ -317,9 +317,8 @@ class RetrainDialog(QDialog):
 
     def _read_stderr(self) -> None:
         text = bytes(self.process.readAllStandardError()).decode("utf-8", "replace")
-        for line in text.splitlines():
-            # TensorFlow's start-up chatter; the trainer words its progress only as events on stdout
-            if line.strip() and not line.startswith(("I0000", "E0000", "W0000", "WARNING: All log")):
+        for line in text.splitlines():  # the trainer keeps TensorFlow's start-up chatter off stderr (model.chatter)
+            if line.strip():
                 self._append_log(line.rstrip())
 
     def handle_event(self, event: events.Event) -> None:
