@@ -231,7 +231,8 @@ def _folder_images(root: Path, skip_bad: bool, bad: list[str]) -> Iterator[Label
     subdirs = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
     if not subdirs:
         raise DatasetError(
-            f"{root}: no class folders (expected {root}/train/<emotion>/*.png, emotions: {', '.join(LABEL_KEYS)})"
+            f"{root}: no class folders (expected {root}/<emotion>/*.png or {root}/train/<emotion>/*.png, "
+            f"emotions: {', '.join(LABEL_KEYS)})"
         )
     if all(d.name.lower() in LABEL_KEYS for d in subdirs):
         split_dirs = {TRAIN: root}
