@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 log = logging.getLogger(__name__)
 
@@ -41,36 +41,51 @@ def held_back() -> Iterator[None]:
     then write what it got to the real stderr, less the lines :data:`NOISE` matches.
 
     Lines written by any thread meanwhile (Python's included) arrive when the block ends, in order.
-    Without a usable stderr (a windowed app on Windows has none), or while another thread holds it
-    back already, the block just runs.
+    Without a usable stderr (a windowed app on Windows has none) or a temporary file, or while
+    another thread holds it back already, the block just runs.
     """
-    if not _holding.acquire(blocking=False):
+    redirected = _redirect_stderr()
+    if redirected is None:
         yield
         return
+    held, saved = redirected
     try:
-        with contextlib.suppress(AttributeError, ValueError, OSError):  # no sys.stderr, or closed
-            sys.stderr.flush()
-        saved = os.dup(2)
-    except OSError:
-        _holding.release()
         yield
-        return
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(AttributeError, ValueError, OSError):  # no sys.stderr, or closed
-                sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            _holding.release()
+    finally:
+        _flush_stderr()
+        os.dup2(saved, 2)
+        os.close(saved)
+        _holding.release()
+        with held, contextlib.suppress(OSError):
             held.seek(0)
             for line in held:
                 if NOISE.match(line):
                     log.debug("held back: %s", line.decode(errors="replace").rstrip())
                 else:
                     os.write(2, line)
+
+
+def _redirect_stderr() -> tuple[IO[bytes], int] | None:
+    """Point file descriptor 2 at a new temporary file; return it and a copy of the old descriptor."""
+    if not _holding.acquire(blocking=False):
+        return None
+    held = None
+    try:
+        _flush_stderr()
+        held = tempfile.TemporaryFile()  # noqa: SIM115 (held_back closes it when its block ends)
+        saved = os.dup(2)
+    except OSError:
+        if held is not None:
+            held.close()
+        _holding.release()
+        return None
+    os.dup2(held.fileno(), 2)
+    return held, saved
+
+
+def _flush_stderr() -> None:
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # no sys.stderr, or a closed one
+        sys.stderr.flush()
 
 
 def import_keras() -> Any:

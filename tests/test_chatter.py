@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+import threading
 
 from model.chatter import held_back
 
@@ -39,3 +41,25 @@ def test_an_error_in_the_block_still_restores_stderr_and_passes_its_lines_on(cap
         pass
     os.write(2, b"after\n")
     assert capfd.readouterr().err.splitlines() == ["why it failed", "after"]
+
+
+def test_without_a_temporary_file_the_block_runs_as_it_is(capfd, monkeypatch):
+    def no_file():
+        raise OSError("No usable temporary directory found")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_file)
+    with held_back():
+        os.write(2, START_UP[1])
+    assert capfd.readouterr().err == START_UP[1].decode()  # nothing held back, nothing lost
+    monkeypatch.undo()
+    # The failed block let go: a block in another thread holds the start-up lines back again.
+    worker = threading.Thread(target=_write_in_a_held_back_block, args=(START_UP[1], b"a line of our own\n"))
+    worker.start()
+    worker.join()
+    assert capfd.readouterr().err == "a line of our own\n"
+
+
+def _write_in_a_held_back_block(*lines: bytes) -> None:
+    with held_back():
+        for line in lines:
+            os.write(2, line)
