@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 from typing import IO
 
-# Before TensorFlow is imported: oneDNN is 1.4-1.9x faster on this class of CPU, and
-# TF's start-up chatter is noise to a user.
+# Before TensorFlow is imported: oneDNN is 1.4-1.9x faster on this class of CPU, and TF's
+# INFO logs are noise to a user (the lines it prints before its logging starts: model.chatter).
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

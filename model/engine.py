@@ -207,7 +207,7 @@ def enable_memory_growth(tf) -> None:
 def _keras_predictor(path: Path, device: str, tta: bool) -> Predictor:
     """The model run by Keras: with TensorFlow (a GPU, or no LiteRT), or on Keras's own backend when
     training runs under JAX on a GPU machine without TensorFlow (``KERAS_BACKEND=jax``)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off stderr
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's INFO logs; its start-up lines: import_keras
     keras = import_keras()
     from model.inference import make_predictor
 
