@@ -324,7 +324,8 @@ def _choose_split(available: list[str], requested: str, data: str) -> str:
 
     usage = canonical_split(requested)
     if usage not in available and len(available) == 1:
-        log.warning("%s has no %s split; evaluating its only split, %s", data, requested, available[0])
+        # The only split of an unsplit folder or CSV is called Training, which is not what is scored here.
+        log.warning("%s has no %s split; scoring all of it", data, requested)
         return available[0]
     if usage not in available:
         raise DatasetError(f"{data}: no {requested!r} split (found: {', '.join(available) or 'none'})")

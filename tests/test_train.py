@@ -214,6 +214,7 @@ def test_evaluate_detect_cuts_faces_as_the_app_does_and_counts_misses(tmp_path):
         cv2.imwrite(str(tmp_path / "faces" / key / "0.png"), image)
     out = run_cli("evaluate", "--data", tmp_path / "faces", "--detect")
     assert out.returncode == 0, out.stderr
+    assert "has no PublicTest split; scoring all of it" in out.stderr and "Training" not in out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["detect"] is True and summary["n"] == 2 and summary["no_face"] == 1
     assert summary["accuracy"] == 0.5 and summary["balanced_accuracy"] == 0.5
