@@ -30,8 +30,12 @@ def teacher_targets(models: list[str], x: np.ndarray) -> np.ndarray:
     from model.inference import make_predictor, predict_in_batches
 
     probs = np.zeros((len(x), NUM_CLASSES), np.float32)
-    for path in models:
+    started = time.monotonic()
+    for done, path in enumerate(models, start=1):
         probs += predict_in_batches(make_predictor(load_model(path).model, tta=True), x)
+        elapsed = time.monotonic() - started  # minutes per teacher on a CPU: say how far it is
+        log.info("teacher %d/%d done (%s), %.0f s; about %.0f s to go",
+                 done, len(models), Path(path).name, elapsed, elapsed / done * (len(models) - done))  # fmt: skip
     return probs / max(len(models), 1)
 
 

@@ -18,7 +18,7 @@ from model.training import TrainConfig, train
 pytestmark = pytest.mark.slow
 
 
-def test_teacher_targets_are_the_mean_flip_averaged_probabilities(tiny_csv, tmp_path):
+def test_teacher_targets_are_the_mean_flip_averaged_probabilities(tiny_csv, tmp_path, caplog):
     runs = [train(TrainConfig(data=str(tiny_csv), out=str(tmp_path / n), epochs=1, batch_size=16, arch="seed",
                               seed=seed, average_from=0)) for n, seed in (("a", 0), ("b", 1))]  # fmt: skip
     x = load_dataset(tiny_csv).split(TRAIN).x
@@ -26,7 +26,10 @@ def test_teacher_targets_are_the_mean_flip_averaged_probabilities(tiny_csv, tmp_
     expected = np.mean(
         [(m(x.astype(np.float32)).numpy() + m(x[:, :, ::-1].astype(np.float32)).numpy()) / 2 for m in models], axis=0
     )
-    soft = teacher_targets([str(r.best_model) for r in runs], x)
+    with caplog.at_level("INFO", logger="model.distill"):
+        soft = teacher_targets([str(r.best_model) for r in runs], x)
+    assert [m.split(" (")[0] for m in caplog.messages if m.startswith("teacher ")] == ["teacher 1/2 done",
+                                                                                     "teacher 2/2 done"]  # fmt: skip
     assert soft.shape == (len(x), 7)
     np.testing.assert_allclose(soft, expected, atol=1e-5)
     np.testing.assert_allclose(soft.sum(1), 1.0, atol=1e-5)
