@@ -34,8 +34,9 @@ def teacher_targets(models: list[str], x: np.ndarray) -> np.ndarray:
     for done, path in enumerate(models, start=1):
         probs += predict_in_batches(make_predictor(load_model(path).model, tta=True), x)
         elapsed = time.monotonic() - started  # minutes per teacher on a CPU: say how far it is
-        log.info("teacher %d/%d done (%s), %.0f s; about %.0f s to go",
-                 done, len(models), Path(path).name, elapsed, elapsed / done * (len(models) - done))  # fmt: skip
+        left = elapsed / done * (len(models) - done)
+        name = "/".join(Path(path).parts[-2:])  # run/best.keras: teachers are all best.keras
+        log.info("teacher %d/%d done (%s), %.0f s; about %.0f s to go", done, len(models), name, elapsed, left)
     return probs / max(len(models), 1)
 
 

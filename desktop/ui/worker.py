@@ -145,18 +145,25 @@ def _yield_cpu() -> None:
         if sys.platform.startswith("linux"):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         elif sys.platform == "win32":
-            import ctypes
-            from ctypes import wintypes
-
-            kernel32 = ctypes.WinDLL("kernel32")  # our own handle: argtypes set here touch no one else's
-            kernel32.GetCurrentThread.restype = wintypes.HANDLE  # a pseudo-handle: -2 as a pointer-sized value
-            kernel32.SetThreadPriority.argtypes = (wintypes.HANDLE, ctypes.c_int)
+            kernel32 = _kernel32()
             kernel32.SetThreadPriority(kernel32.GetCurrentThread(), -1)  # THREAD_PRIORITY_BELOW_NORMAL
         elif sys.platform == "darwin":
             import ctypes
 
             QOS_CLASS_UTILITY = 0x11
             ctypes.CDLL(None).pthread_set_qos_class_self_np(QOS_CLASS_UTILITY, 0)
+
+
+@functools.cache
+def _kernel32():
+    """Windows' kernel32 with the two calls' types set once (our own handle: ``ctypes.windll``'s stays as it is)."""
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32")
+    kernel32.GetCurrentThread.restype = wintypes.HANDLE  # a pseudo-handle: -2 as a pointer-sized value
+    kernel32.SetThreadPriority.argtypes = (wintypes.HANDLE, ctypes.c_int)
+    return kernel32
 
 
 def _own_copy(classifier: Classifier) -> Classifier:
