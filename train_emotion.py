@@ -280,7 +280,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         if args.resume:
             config = read_config(args.resume)
-            if args.epochs:
+            if args.epochs is not None:
                 config.epochs = args.epochs
             if args.average_from is not None:
                 config.average_from = args.average_from
@@ -293,8 +293,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 raise FileExistsError(f"{out} already holds a run; use --resume {out} or another --out")
             config = TrainConfig(
                 data=str(Path(args.data).expanduser().resolve()), out=str(out),
-                epochs=args.epochs or TrainConfig.epochs, batch_size=args.batch_size, arch=args.arch,
-                optimizer=args.optimizer, lr=args.lr,
+                epochs=TrainConfig.epochs if args.epochs is None else args.epochs, batch_size=args.batch_size,
+                arch=args.arch, optimizer=args.optimizer, lr=args.lr,
                 warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay,
                 label_smoothing=args.label_smoothing, class_weight=args.class_weight, augment=args.augment,
                 erasing=args.erasing, scale=tuple(args.scale), degrade=args.degrade,

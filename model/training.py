@@ -82,6 +82,31 @@ class TrainConfig:
     soft_weight: float = 0.5  # the votes' share of each training target, the FER2013 label's is the rest
     precision: str = "auto"  # "auto": bfloat16 on a CPU that has it, float16 on a GPU (model.precision)
 
+    def check(self) -> None:
+        """Raise ValueError naming the first setting that cannot make a run, before any data or Keras loads
+        (``--batch-size 0`` divided by zero, ``--lr -1`` trained to NaN, ``--epochs -3`` "finished" at once)."""
+        limits = (
+            (self.epochs >= 1, f"--epochs {self.epochs} must be at least 1"),
+            (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
+            (self.lr is None or self.lr > 0, f"--lr {self.lr} must be above 0"),
+            (self.warmup_epochs >= 0, f"--warmup-epochs {self.warmup_epochs:g} must not be negative"),
+            (self.weight_decay >= 0, f"--weight-decay {self.weight_decay:g} must not be negative"),
+            (0 <= self.label_smoothing < 1, f"--label-smoothing {self.label_smoothing:g} must be in [0, 1)"),
+            (0 <= self.erasing <= 1, f"--erasing {self.erasing:g} is not between 0 and 1"),
+            (0 <= self.degrade <= 1, f"--degrade {self.degrade:g} is not between 0 and 1"),
+            (0 < self.scale[0] <= self.scale[1], "--scale {:g} {:g} must be 0 < LOW <= HIGH".format(*self.scale)),
+            (self.patience >= 0, f"--patience {self.patience} must not be negative (0: never stop early)"),
+            (0 < self.val_fraction < 1, f"--val-fraction {self.val_fraction:g} is not between 0 and 1"),
+            (self.average_from is None or self.average_from >= 0, f"--average-from {self.average_from} is negative"),
+            (not self.teacher or 0 <= self.teacher_weight <= 1,
+             f"--teacher-weight {self.teacher_weight:g} is not between 0 and 1"),
+            (not self.soft_labels or 0 <= self.soft_weight <= 1,
+             f"--soft-weight {self.soft_weight:g} is not between 0 and 1"),
+        )  # fmt: skip
+        for ok, problem in limits:
+            if not ok:
+                raise ValueError(problem)
+
     def averaging_start(self) -> int:
         """First epoch of the weight average (see :mod:`model.averaging`), 0 when there is none."""
         return self.epochs // 2 + 1 if self.average_from is None else self.average_from
@@ -219,10 +244,7 @@ def train(
     checkpoint and raises :class:`TrainingCancelled`.
     """
     # Bad options and data fail here, before Keras and TensorFlow take seconds to load.
-    for flag, weight, option in ((config.teacher, config.teacher_weight, "--teacher-weight"),
-                                 (config.soft_labels, config.soft_weight, "--soft-weight")):  # fmt: skip
-        if flag and not 0.0 <= weight <= 1.0:
-            raise ValueError(f"{option} {weight:g} is not between 0 and 1")
+    config.check()
     for model in [] if resume else [config.init, *config.teacher]:  # a resumed run has these in its folder
         if model:
             check_metadata(Path(model))

@@ -151,6 +151,10 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_csv, tmp_path):
         (["train", "--data", "{csv}", "--init", "{bad}"], "not a .keras model file"),
         (["train", "--data", "{csv}", "--teacher", "/nonexistent/t.keras"], "model file not found"),
         (["train", "--data", "{csv}", "--teacher", "{bad}", "--teacher-weight", "2"], "--teacher-weight 2"),
+        (["train", "--data", "{csv}", "--epochs", "0"], "--epochs 0 must be at least 1"),  # was taken as 30
+        (["train", "--data", "{csv}", "--batch-size", "0"], "--batch-size 0 must be at least 1"),
+        (["train", "--data", "{csv}", "--lr", "-1"], "--lr -1.0 must be above 0"),
+        (["train", "--data", "{csv}", "--scale", "1.2", "0.8"], "--scale 1.2 0.8 must be 0 < LOW <= HIGH"),
     ],
 )
 def test_bad_input_is_one_line_error_without_traceback(tiny_csv, tmp_path, args, message):
@@ -172,7 +176,8 @@ def test_bad_options_and_data_are_refused_before_tensorflow_loads(tiny_csv, tmp_
     check = ("import sys, train_emotion; code = train_emotion.main(sys.argv[1:]); "
              "print(code, 'keras' in sys.modules, 'tensorflow' in sys.modules)")  # fmt: skip
     for args in (["train", "--data", bad], ["train", "--data", tiny_csv, "--init", tmp_path / "missing.keras"],
-                 ["train", "--data", tiny_csv, "--compare", bad], ["train", "--resume", tmp_path]):  # fmt: skip
+                 ["train", "--data", tiny_csv, "--compare", bad], ["train", "--resume", tmp_path],
+                 ["train", "--data", tiny_csv, "--patience", "-1"]):  # fmt: skip
         out = subprocess.run([sys.executable, "-c", check, *map(str, args)], cwd=ROOT, capture_output=True,
                              text=True, timeout=120)  # fmt: skip
         assert out.stdout.split() == ["2", "False", "False"], (args, out.stdout, out.stderr[-1000:])
