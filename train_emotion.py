@@ -320,9 +320,11 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _choose_split(available: list[str], requested: str, data: str) -> str:
-    from model.data import canonical_split
+    from model.data import SPLIT_ALIASES, canonical_split
 
     usage = canonical_split(requested)
+    if usage not in SPLIT_ALIASES.values():  # a typo is not "the only split there is"
+        raise DatasetError(f"--usage {requested}: not a split (Training, PublicTest or PrivateTest)")
     if usage not in available and len(available) == 1:
         # The only split of an unsplit folder or CSV is called Training, which is not what is scored here.
         log.warning("%s has no %s split; scoring all of it", data, requested)

@@ -155,6 +155,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_csv, tmp_path):
         (["train", "--data", "{csv}", "--batch-size", "0"], "--batch-size 0 must be at least 1"),
         (["train", "--data", "{csv}", "--lr", "-1"], "--lr -1.0 must be above 0"),
         (["train", "--data", "{csv}", "--scale", "1.2", "0.8"], "--scale 1.2 0.8 must be 0 < LOW <= HIGH"),
+        (["evaluate", "--data", "{csv}", "--usage", "Publictset"], "--usage Publictset: not a split"),
     ],
 )
 def test_bad_input_is_one_line_error_without_traceback(tiny_csv, tmp_path, args, message):
