@@ -151,7 +151,8 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
         default=[],
         metavar="MODEL.keras",
         help="distil from this model (repeat for an ensemble): part of each training target becomes the "
-        "teachers' mean flip-averaged probabilities for that face",
+        "teachers' mean flip-averaged probabilities for that face; or another run's teacher.npy on the same "
+        "data, whose targets are taken as they are",
     )
     t.add_argument(
         "--teacher-weight",

@@ -41,16 +41,27 @@ def teacher_targets(models: list[str], x: np.ndarray) -> np.ndarray:
 
 
 def saved_teacher_targets(path: Path, models: list[str], train: Split, emit: Emit) -> np.ndarray:
-    """The teachers' targets for ``train``, computed at the start of a run into ``path`` and read back on resume."""
+    """The teachers' targets for ``train``, computed at the start of a run into ``path`` and read back on resume.
+
+    ``models`` may instead be one ``teacher.npy`` of another run on the same data: its targets are taken as
+    they are, so a second student needs neither the teachers' files nor their minutes (nor, on a lent GPU, the
+    room they would take in the 64 MiB the device tool carries).
+    """
     if path.exists():
         soft = np.load(path)
         if soft.shape == (len(train), NUM_CLASSES):
             return soft
         log.warning("%s: shape %s does not fit %d training faces; computing it again", path, soft.shape, len(train))
-    log.info("the teachers' targets: %d model(s), each with its mirror image, on %d faces (once; kept in %s)",
-             len(models), len(train), path.name)  # fmt: skip
     started = time.monotonic()
-    soft = teacher_targets(models, train.x)
+    if len(models) == 1 and models[0].endswith(".npy"):
+        soft = np.load(models[0])
+        if soft.shape != (len(train), NUM_CLASSES):
+            raise ValueError(f"{models[0]}: targets of shape {soft.shape}, but this data has {len(train)} "
+                             f"training faces and {NUM_CLASSES} classes: another run's data?")  # fmt: skip
+    else:
+        log.info("the teachers' targets: %d model(s), each with its mirror image, on %d faces (once; kept in %s)",
+                 len(models), len(train), path.name)  # fmt: skip
+        soft = teacher_targets(models, train.x)
     atomic_write(path, lambda tmp: np.save(tmp, soft))
     emit(Teacher(models, time.monotonic() - started, float((soft.argmax(1) == train.y).mean()),
                  float(soft.max(1).mean())))  # fmt: skip

@@ -98,6 +98,8 @@ class TrainConfig:
             (self.patience >= 0, f"--patience {self.patience} must not be negative (0: never stop early)"),
             (0 < self.val_fraction < 1, f"--val-fraction {self.val_fraction:g} is not between 0 and 1"),
             (self.average_from is None or self.average_from >= 0, f"--average-from {self.average_from} is negative"),
+            (len(self.teacher) < 2 or not any(t.endswith(".npy") for t in self.teacher),
+             "--teacher FILE.npy (another run's targets) cannot be mixed with other teachers"),
             (not self.teacher or 0 <= self.teacher_weight <= 1,
              f"--teacher-weight {self.teacher_weight:g} is not between 0 and 1"),
             (not self.soft_labels or 0 <= self.soft_weight <= 1,
@@ -246,7 +248,10 @@ def train(
     # Bad options and data fail here, before Keras and TensorFlow take seconds to load.
     config.check()
     for model in [] if resume else [config.init, *config.teacher]:  # a resumed run has these in its folder
-        if model:
+        if model and model.endswith(".npy"):  # another run's teacher.npy (model.distill)
+            if not Path(model).is_file():
+                raise FileNotFoundError(f"{model}: no such file")
+        elif model:
             check_metadata(Path(model))
     if compare:  # used at the end of the run: a missing file should not wait hours to be found
         check_metadata(Path(compare))

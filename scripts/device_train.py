@@ -21,6 +21,14 @@ runs.json, as used for the 2026-11-27 runs (the first two are the shipped ensemb
       "--soft-labels", "{packed}/ferplus_votes.csv.gz", "--soft-weight", "0.25"]},
      {"name": "f50s0", "epochs": 80, "args": ["--scale", "0.7", "1.15", "--seed", "0",
       "--soft-labels", "{packed}/ferplus_votes.csv.gz", "--soft-weight", "0.5"]}]
+
+A distilled student takes the four-net teachers' targets from a run that computed them (``teacher.npy``,
+0.8 MB, for FER2013's Training rows in file order, which ``pack`` keeps), not the teachers' files (~20 MB):
+copy it to ``.gpudata/teacher.npy`` and add ``"--teacher", "{packed}/teacher.npy", "--teacher-weight", "0.7"``.
+
+Size: the 64 MiB the tool sends holds the tracked files too. On 2026-11-29 those were 24.8 MB, the packed faces
+49.5 MB (lossless WebP; PNG and xz are larger), so move ``model/shipped/`` and ``wip/`` out of the checkout
+for the call (nothing there needs them) and back after it.
 """
 
 from __future__ import annotations

@@ -63,3 +63,18 @@ def test_distilled_run_mixes_targets_and_reads_them_back_on_resume(tiny_csv, tmp
     result = train(config, resume=True, emit=events.append)
     assert result.epochs_run == 2 and not [e for e in events if isinstance(e, Teacher)]
     assert json.loads((tmp_path / "s" / "config.json").read_text())["teacher"] == [str(teacher.best_model)]
+
+    # another run takes those targets from the file as they are, with the teacher's model gone
+    events.clear()
+    train(TrainConfig(data=str(tiny_csv), out=str(tmp_path / "s2"), epochs=1, batch_size=8, arch="seed",
+                      teacher=[str(saved)], teacher_weight=0.3, augment=False), emit=events.append)  # fmt: skip
+    np.testing.assert_array_equal(np.load(RunDir(tmp_path / "s2").teacher), soft)
+    (teacher_event,) = [e for e in events if isinstance(e, Teacher)]
+    assert teacher_event.models == [str(saved)]
+    assert teacher_event.train_accuracy == pytest.approx(float((soft.argmax(1) == train_split.y).mean()))
+    np.save(tmp_path / "other.npy", soft[:-1])
+    with pytest.raises(ValueError, match="another run's data"):
+        train(TrainConfig(data=str(tiny_csv), out=str(tmp_path / "s3"), epochs=1, batch_size=8, arch="seed",
+                          teacher=[str(tmp_path / "other.npy")]))  # fmt: skip
+    with pytest.raises(ValueError, match="cannot be mixed"):
+        TrainConfig(data=str(tiny_csv), out="", teacher=[str(saved), str(tmp_path / "t" / "best.keras")]).check()
