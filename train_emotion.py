@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import cv2
 import numpy as np
 
-from model.checkpoint import SHIPPED_MODEL, ModelLoadError
+from model.checkpoint import SHIPPED_MODEL, ModelLoadError, check_metadata
 from model.data import DatasetError, load_dataset
 from model.engine import DEVICES, DeviceError
 from model.events import Event
@@ -373,6 +373,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from model.metrics import NO_PREDICTION, compute_metrics
 
     try:
+        check_metadata(Path(args.model))  # a wrong --model is said at once, not after minutes of data and detection
         skipped = 0
         if args.detect:
             bad: list[str] = []

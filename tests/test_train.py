@@ -147,6 +147,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_csv, tmp_path):
         (["train", "--data", "/nonexistent/fer.csv", "--epochs", "1"], "no such file"),
         (["train", "--resume", "/nonexistent/run"], "not a resumable run folder"),
         (["evaluate", "--model", "/nonexistent/m.keras", "--data", "{csv}"], "model file not found"),
+        (["evaluate", "--model", "/nonexistent/m.keras", "--data", "{bad}"], "model file not found"),  # checked first
         (["evaluate", "--data", "{bad}"], "line 2: emotion 12 is outside 0-6"),
         (["train", "--data", "{csv}", "--init", "{bad}"], "not a .keras model file"),
         (["train", "--data", "{csv}", "--teacher", "/nonexistent/t.keras"], "model file not found"),
