@@ -64,7 +64,9 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
         "--resume",
         type=Path,
         metavar="DIR",
-        help="continue the run in DIR where it stopped; its saved settings are used, except --epochs when given",
+        help="continue the run in DIR where it stopped; its saved settings are used, except --epochs and "
+        "--average-from when given (the learning-rate schedule stays the one it started with: epochs added "
+        "beyond it run at its final rate)",
     )
     t.add_argument("--epochs", type=int, help=f"number of epochs (default {d.epochs})")
     t.add_argument("--batch-size", type=int, default=d.batch_size, help="faces per training step (default %(default)s)")
