@@ -322,12 +322,18 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def _choose_split(available: list[str], requested: str, data: str) -> str:
+def _split_name(requested: str) -> str:
+    """``--usage`` as the data calls it; a typo is refused, not taken for a folder's only split."""
     from model.data import SPLIT_ALIASES, canonical_split
 
     usage = canonical_split(requested)
-    if usage not in SPLIT_ALIASES.values():  # a typo is not "the only split there is"
+    if usage not in SPLIT_ALIASES.values():
         raise DatasetError(f"--usage {requested}: not a split (Training, PublicTest or PrivateTest)")
+    return usage
+
+
+def _choose_split(available: list[str], requested: str, data: str) -> str:
+    usage = _split_name(requested)
     if usage not in available and len(available) == 1:
         # The only split of an unsplit folder or CSV is called Training, which is not what is scored here.
         log.warning("%s has no %s split; scoring all of it", data, requested)
@@ -375,7 +381,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from model.metrics import NO_PREDICTION, compute_metrics
 
     try:
-        check_metadata(Path(args.model))  # a wrong --model is said at once, not after minutes of data and detection
+        check_metadata(Path(args.model).expanduser())  # said at once, not after minutes of data and detection
+        _split_name(args.usage)
         skipped = 0
         if args.detect:
             bad: list[str] = []

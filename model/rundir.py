@@ -8,7 +8,8 @@
 - ``best_epoch.keras``  the best single epoch, when ``best.keras`` becomes a weight average
 - ``history.csv``   one row per epoch
 - ``average.npz``   the running mean of the weights (``--average-from``); at the end ``average.keras``
-- ``teacher.npy``   the teachers' probabilities for the training faces (``--teacher``), computed once
+- ``teacher.npy``   the teachers' probabilities for the training faces (``--teacher``), computed once;
+                    ``teacher.json`` says which faces (a hash), so another run can reuse them safely
 - ``metrics.json``, ``curves.png``, ``confusion.png``  written when the run finishes
 """
 

@@ -39,7 +39,7 @@ from model.checkpoint import (
 )
 from model.data import Dataset, Split, load_dataset, train_val_splits
 from model.devices import configure_devices
-from model.distill import saved_teacher_targets
+from model.distill import is_targets_file, saved_teacher_targets
 from model.engine import evaluate_model
 from model.metrics import Metrics, compute_metrics
 from model.reports import write_history, write_plots
@@ -88,7 +88,7 @@ class TrainConfig:
         limits = (
             (self.epochs >= 1, f"--epochs {self.epochs} must be at least 1"),
             (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
-            (self.lr is None or self.lr > 0, f"--lr {self.lr} must be above 0"),
+            (self.lr is None or self.lr > 0, f"--lr {self.lr or 0:g} must be above 0"),
             (self.warmup_epochs >= 0, f"--warmup-epochs {self.warmup_epochs:g} must not be negative"),
             (self.weight_decay >= 0, f"--weight-decay {self.weight_decay:g} must not be negative"),
             (0 <= self.label_smoothing < 1, f"--label-smoothing {self.label_smoothing:g} must be in [0, 1)"),
@@ -96,9 +96,9 @@ class TrainConfig:
             (0 <= self.degrade <= 1, f"--degrade {self.degrade:g} is not between 0 and 1"),
             (0 < self.scale[0] <= self.scale[1], "--scale {:g} {:g} must be 0 < LOW <= HIGH".format(*self.scale)),
             (self.patience >= 0, f"--patience {self.patience} must not be negative (0: never stop early)"),
-            (0 < self.val_fraction < 1, f"--val-fraction {self.val_fraction:g} is not between 0 and 1"),
+            (0 <= self.val_fraction < 1, f"--val-fraction {self.val_fraction:g} is not between 0 and 1"),
             (self.average_from is None or self.average_from >= 0, f"--average-from {self.average_from} is negative"),
-            (len(self.teacher) < 2 or not any(t.endswith(".npy") for t in self.teacher),
+            (len(self.teacher) < 2 or not any(map(is_targets_file, self.teacher)),
              "--teacher FILE.npy (another run's targets) cannot be mixed with other teachers"),
             (not self.teacher or 0 <= self.teacher_weight <= 1,
              f"--teacher-weight {self.teacher_weight:g} is not between 0 and 1"),
@@ -248,7 +248,7 @@ def train(
     # Bad options and data fail here, before Keras and TensorFlow take seconds to load.
     config.check()
     for model in [] if resume else [config.init, *config.teacher]:  # a resumed run has these in its folder
-        if model and model.endswith(".npy"):  # another run's teacher.npy (model.distill)
+        if model in config.teacher and is_targets_file(model):  # another run's teacher.npy (model.distill)
             if not Path(model).is_file():
                 raise FileNotFoundError(f"{model}: no such file")
         elif model:

@@ -24,7 +24,8 @@ runs.json, as used for the 2026-11-27 runs (the first two are the shipped ensemb
 
 A distilled student takes the four-net teachers' targets from a run that computed them (``teacher.npy``,
 0.8 MB, for FER2013's Training rows in file order, which ``pack`` keeps), not the teachers' files (~20 MB):
-copy it to ``.gpudata/teacher.npy`` and add ``"--teacher", "{packed}/teacher.npy", "--teacher-weight", "0.7"``.
+copy it and the ``teacher.json`` beside it (which faces it is for) to ``.gpudata/`` and add
+``"--teacher", "{packed}/teacher.npy", "--teacher-weight", "0.7"`` to the run's args.
 
 Size: the 64 MiB the tool sends holds the tracked files too. On 2026-11-29 those were 24.8 MB, the packed faces
 49.5 MB (lossless WebP; PNG and xz are larger), so move ``model/shipped/`` and ``wip/`` out of the checkout

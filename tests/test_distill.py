@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from model.batches import make_batches
 from model.checkpoint import load_model
-from model.data import TRAIN, load_dataset
-from model.distill import teacher_targets
+from model.data import TRAIN, Split, load_dataset
+from model.distill import _faces_id, teacher_targets
 from model.events import Teacher
 from model.rundir import RunDir
 from model.training import TrainConfig, train
@@ -72,9 +73,23 @@ def test_distilled_run_mixes_targets_and_reads_them_back_on_resume(tiny_csv, tmp
     (teacher_event,) = [e for e in events if isinstance(e, Teacher)]
     assert teacher_event.models == [str(saved)]
     assert teacher_event.train_accuracy == pytest.approx(float((soft.argmax(1) == train_split.y).mean()))
-    np.save(tmp_path / "other.npy", soft[:-1])
-    with pytest.raises(ValueError, match="another run's data"):
-        train(TrainConfig(data=str(tiny_csv), out=str(tmp_path / "s3"), epochs=1, batch_size=8, arch="seed",
-                          teacher=[str(tmp_path / "other.npy")]))  # fmt: skip
+    assert json.loads((tmp_path / "s2" / "teacher.json").read_text())["faces"] == len(train_split)
+
+    def refused(targets: Path, why: str) -> None:
+        with pytest.raises(ValueError, match=why):
+            train(TrainConfig(data=str(tiny_csv), out=str(tmp_path / "s3"), epochs=1, batch_size=8, arch="seed",
+                              teacher=[str(targets)]))  # fmt: skip
+
+    (tmp_path / "fewer").mkdir()
+    np.save(tmp_path / "fewer" / "teacher.npy", soft[:-1])
+    refused(tmp_path / "fewer" / "teacher.npy", "another run's data")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    refused(tmp_path / "empty.npy", "not a teacher.npy that can be read")
+    # the same number of faces in another order (another --seed on data without PublicTest): its stamp differs
+    (tmp_path / "reordered").mkdir()
+    np.save(tmp_path / "reordered" / "teacher.npy", soft)
+    swapped = Split(train_split.x[::-1], train_split.y[::-1])
+    (tmp_path / "reordered" / "teacher.json").write_text(json.dumps({"faces_sha256": _faces_id(swapped)}))
+    refused(tmp_path / "reordered" / "teacher.npy", "made for other training faces")
     with pytest.raises(ValueError, match="cannot be mixed"):
-        TrainConfig(data=str(tiny_csv), out="", teacher=[str(saved), str(tmp_path / "t" / "best.keras")]).check()
+        TrainConfig(data=str(tiny_csv), out="", teacher=[str(tmp_path / "T.NPY"), str(saved)]).check()

@@ -154,15 +154,17 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_csv, tmp_path):
         (["train", "--data", "{csv}", "--teacher", "{bad}", "--teacher-weight", "2"], "--teacher-weight 2"),
         (["train", "--data", "{csv}", "--epochs", "0"], "--epochs 0 must be at least 1"),  # was taken as 30
         (["train", "--data", "{csv}", "--batch-size", "0"], "--batch-size 0 must be at least 1"),
-        (["train", "--data", "{csv}", "--lr", "-1"], "--lr -1.0 must be above 0"),
+        (["train", "--data", "{csv}", "--lr", "-1"], "--lr -1 must be above 0"),
         (["train", "--data", "{csv}", "--scale", "1.2", "0.8"], "--scale 1.2 0.8 must be 0 < LOW <= HIGH"),
-        (["evaluate", "--data", "{csv}", "--usage", "Publictset"], "--usage Publictset: not a split"),
+        (["evaluate", "--data", "{one}", "--usage", "Publictset"], "--usage Publictset: not a split"),  # not all of it
     ],
 )
 def test_bad_input_is_one_line_error_without_traceback(tiny_csv, tmp_path, args, message):
     bad = tmp_path / "bad.csv"
     bad.write_text("emotion,pixels\n12," + " ".join(["1"] * 2304) + "\n")
-    args = [a.format(csv=tiny_csv, bad=bad) for a in args]
+    one = tmp_path / "one.csv"  # no Usage column: one split
+    one.write_text("emotion,pixels\n3," + " ".join(["1"] * 2304) + "\n")
+    args = [a.format(csv=tiny_csv, bad=bad, one=one) for a in args]
     out = run_cli(*args, "--progress-jsonl", "-") if args[0] == "train" else run_cli(*args)
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
