@@ -132,6 +132,10 @@ def test_bad_options_are_refused(astronaut_video, tmp_path):
     assert proc.returncode != 0 and proc.stderr.strip() == "error: --every must be 1 or more"
     proc = run_cli(astronaut_video, "--device", "tpu")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+    proc = run_cli(astronaut_video, "--plot", tmp_path / "timeline.txt")  # said before the video is read
+    assert proc.returncode != 0 and proc.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'timeline.txt'}: unsupported picture type (use .png, .jpg, .svg or .pdf)"
+    ]
 
 
 def test_the_gui_session_log_streams_rows_to_disk_with_flat_memory(tmp_path):

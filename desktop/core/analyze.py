@@ -13,7 +13,16 @@ from pathlib import Path
 import cv2
 
 from desktop.core.annotate import draw_result, explanation_card
-from desktop.core.export import ExportError, Summary, VideoRecorder, summarize, write_csv, write_json, write_plot
+from desktop.core.export import (
+    ExportError,
+    Summary,
+    VideoRecorder,
+    check_plot_path,
+    summarize,
+    write_csv,
+    write_json,
+    write_plot,
+)
 from desktop.core.pipeline import FrameResult, Pipeline
 from desktop.core.sources import FrameSource, SourceError
 
@@ -48,6 +57,8 @@ def analyze(
     outputs = outputs or AnalyzeOutputs()
     for path in (outputs.csv, outputs.json, outputs.annotated, outputs.plot):
         _check_writable(path)  # fail now, not after processing the whole video
+    if outputs.plot is not None:
+        check_plot_path(outputs.plot)
     if outputs.explain is not None:
         if outputs.explain_every_s <= 0:
             raise ValueError("--explain-every must be more than 0 seconds")

@@ -135,6 +135,16 @@ def write_json(path: Path, results: Sequence[FrameResult], summary: Summary) -> 
     _guard(path, lambda: atomic_write_json(path, {"summary": summary.to_dict(), "frames": frames}))
 
 
+def check_plot_path(path: Path) -> None:
+    """Refuse a picture type matplotlib cannot write before a whole video is analysed for it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    types = FigureCanvasAgg(Figure()).get_supported_filetypes()
+    if path.suffix and path.suffix[1:].lower() not in types:
+        raise ExportError(f"{path}: unsupported picture type (use .png, .jpg, .svg or .pdf)")
+
+
 def write_plot(path: Path, results: Sequence[FrameResult], max_faces: int = 6) -> None:
     """A timeline of the 7 probabilities for each face (the most-seen ``max_faces`` faces)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
