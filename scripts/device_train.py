@@ -28,8 +28,9 @@ copy it and the ``teacher.json`` beside it (which faces it is for) to ``.gpudata
 ``"--teacher", "{packed}/teacher.npy", "--teacher-weight", "0.7"`` to the run's args.
 
 Size: the 64 MiB the tool sends holds the tracked files too. On 2026-11-29 those were 24.8 MB, the packed faces
-49.5 MB (lossless WebP; PNG and xz are larger), so move ``model/shipped/`` and ``wip/`` out of the checkout
-for the call (nothing there needs them) and back after it.
+49.5 MB (lossless WebP; PNG and xz are larger): together over the limit. Nothing the training reads is in
+``model/shipped/`` or ``wip/`` (22 MB of it), so move them out of the checkout for the call and back after it
+(not tried yet).
 """
 
 from __future__ import annotations
