@@ -51,6 +51,13 @@ def test_window_shows_the_face_and_seven_probabilities_with_the_real_model(
     assert window.errors == []
 
 
+def test_a_still_image_says_so_instead_of_a_frame_rate(qtbot, open_window):
+    window = open_window(FixedClassifier(), str(REPO / "assets" / "astronaut.png"))
+    wait_frames(qtbot, window, 1)
+    qtbot.waitUntil(lambda: window.status_labels["fps"].text() != "")
+    assert window.status_labels["fps"].text() == "still image" and len(window.last.result.faces) == 1
+
+
 def test_open_and_close_ten_times_leaves_no_thread_running(qtbot, settings):
     def readers() -> list[threading.Thread]:  # LatestFrameSource's camera-reading threads
         return [t for t in threading.enumerate() if t.name.startswith("read ")]
