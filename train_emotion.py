@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from model.checkpoint import SHIPPED_MODEL, ModelLoadError, check_metadata
-from model.data import DatasetError, load_dataset
+from model.data import Dataset, DatasetError, load_dataset
 from model.engine import DEVICES, DeviceError
 from model.events import Event
 from model.litert import LiteRTError
@@ -37,6 +37,8 @@ from model.precision import PRECISIONS
 from model.spec import INPUT_SHAPE, LABELS
 
 log = logging.getLogger("train_emotion")
+
+ImagesAndLabels = tuple[list[np.ndarray], np.ndarray]  # one split's images as stored, and their labels
 
 
 def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
@@ -186,6 +188,12 @@ def build_parser(prog: str = "train_emotion.py") -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=d.seed, help="seed for shuffling, augmentation and initialisation")
     t.add_argument("--skip-bad", action="store_true", help="skip malformed rows/images instead of stopping")
     t.add_argument(
+        "--detect",
+        action="store_true",
+        help="the images are photos, not face crops: train on each one's largest face, found with the app's "
+        "detector and cut as the app cuts it (images without a face are left out and counted)",
+    )
+    t.add_argument(
         "--compare",
         metavar="MODEL.keras",
         help="at the end, also evaluate this model (e.g. the one in use) on the same validation split",
@@ -306,9 +314,11 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 average_from=args.average_from,
                 teacher=[str(Path(m).resolve()) for m in args.teacher], teacher_weight=args.teacher_weight,
                 soft_labels=str(Path(args.soft_labels).expanduser().resolve()) if args.soft_labels else None,
-                soft_weight=args.soft_weight, precision=args.precision,
+                soft_weight=args.soft_weight, precision=args.precision, detect=args.detect,
             )  # fmt: skip
-        train(config, resume=bool(args.resume), emit=emit, compare=args.compare)
+        config.check()  # before minutes of detection
+        dataset = detected_dataset(config.data, skip_bad=config.skip_bad) if config.detect else None
+        train(config, resume=bool(args.resume), emit=emit, compare=args.compare, dataset=dataset)
     except (DatasetError, ModelLoadError, FileNotFoundError, FileExistsError, ValueError) as exc:
         if jsonl:
             jsonl(ev.Error(str(exc)))
@@ -374,8 +384,42 @@ def detect_faces(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(faces, np.float32).reshape(-1, *INPUT_SHAPE), found
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def images_by_split(data: str | Path, *, skip_bad: bool) -> tuple[dict[str, ImagesAndLabels], list[str]]:
+    """Every image of ``data`` as stored, with its label, by split; and the bad ones skipped (``skip_bad``)."""
     from model.data import iter_images
+
+    bad: list[str] = []
+    by_split: dict[str, tuple[list[np.ndarray], list[int]]] = {}
+    for split_name, label, image in iter_images(data, skip_bad=skip_bad, bad=bad):
+        images, labels = by_split.setdefault(split_name, ([], []))
+        images.append(image)
+        labels.append(label)
+    return {name: (images, np.asarray(labels, np.int64)) for name, (images, labels) in by_split.items()}, bad
+
+
+def detected_dataset(data: str | Path, *, skip_bad: bool) -> Dataset:
+    """``train --detect``: the largest face of each image, found and cut as the app does (:func:`detect_faces`).
+
+    For photos rather than face crops (a user's own pictures): trained on whole photos, the model would learn
+    faces far smaller in their crop than the app ever shows it. Images without a face are left out and counted.
+    """
+    from model.data import Split
+
+    by_split, bad = images_by_split(data, skip_bad=skip_bad)
+    splits = {}
+    for name, (images, labels) in by_split.items():
+        x, found = detect_faces(images)
+        if not found.all():
+            log.warning("%s [%s]: no face found in %d of %d images; they are left out",
+                        data, name, int((~found).sum()), len(found))  # fmt: skip
+        if found.any():
+            splits[name] = Split(x.astype(np.uint8), labels[found])
+    if not splits:
+        raise DatasetError(f"{data}: no face found in any image (a folder of face crops needs no --detect)")
+    return Dataset(Path(data), splits, len(bad), bad[:10])
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
     from model.engine import load_predictor
     from model.inference import predict_in_batches
     from model.metrics import NO_PREDICTION, compute_metrics
@@ -385,15 +429,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _split_name(args.usage)
         skipped = 0
         if args.detect:
-            bad: list[str] = []
-            by_split: dict[str, tuple[list[np.ndarray], list[int]]] = {}
-            for split_name, label, image in iter_images(args.data, skip_bad=args.skip_bad, bad=bad):
-                images, labels = by_split.setdefault(split_name, ([], []))
-                images.append(image)
-                labels.append(label)
+            by_split, bad = images_by_split(args.data, skip_bad=args.skip_bad)
             usage = _choose_split(list(by_split), args.usage, args.data)
             x, found = detect_faces(by_split[usage][0])
-            y, skipped = np.asarray(by_split[usage][1], np.int64), len(bad)
+            y, skipped = by_split[usage][1], len(bad)
         else:
             dataset = load_dataset(args.data, skip_bad=args.skip_bad)
             usage = _choose_split(list(dataset.splits), args.usage, args.data)

@@ -81,6 +81,7 @@ class TrainConfig:
     soft_labels: str | None = None  # FER+ votes file for the FER2013 rows (model.ferplus)
     soft_weight: float = 0.5  # the votes' share of each training target, the FER2013 label's is the rest
     precision: str = "auto"  # "auto": bfloat16 on a CPU that has it, float16 on a GPU (model.precision)
+    detect: bool = False  # photos: train_emotion.py finds each one's face as the app does and passes the faces
 
     def check(self) -> None:
         """Raise ValueError naming the first setting that cannot make a run, before any data or Keras loads

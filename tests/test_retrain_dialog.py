@@ -47,6 +47,15 @@ def test_malformed_dataset_shows_error_and_starts_nothing(qtbot, tmp_path, curre
     assert dialog.process is None and not (tmp_path / "runs").exists()
 
 
+def test_photos_ask_the_trainer_to_find_each_face(qtbot, tmp_path, current_model, tiny_csv):
+    dialog = make_dialog(qtbot, current_model, tmp_path / "runs", tiny_csv)
+    assert not dialog.detect.isChecked() and "--detect" not in dialog.training_arguments()
+    dialog.detect.setChecked(True)
+    assert dialog.training_arguments().count("--detect") == 1
+    dialog._set_state("running")  # while a run trains, its data settings are fixed
+    assert not dialog.detect.isEnabled()
+
+
 def test_retrain_runs_in_subprocess_and_offers_the_new_model(qtbot, tmp_path, current_model, tiny_csv):
     runs = tmp_path / "runs"
     dialog = make_dialog(qtbot, current_model, runs, tiny_csv)

@@ -232,3 +232,35 @@ def test_evaluate_detect_cuts_faces_as_the_app_does_and_counts_misses(tmp_path):
     # Without --detect the blank image is taken as a face crop, so it gets a prediction.
     whole = json.loads(run_cli("evaluate", "--data", tmp_path / "faces").stdout.strip().splitlines()[-1])
     assert whole["no_face"] == 0 and sum(map(sum, whole["confusion"])) == 2
+
+
+def test_train_detect_learns_the_faces_in_photos_and_resumes_on_the_same_faces(tmp_path):
+    """Photos rather than face crops (a user's own pictures): each one's face is found and cut as the app does,
+    a photo without a face is left out and counted, and a resumed run finds the same faces again."""
+    import cv2
+
+    from model.spec import LABEL_KEYS
+
+    photo = cv2.imread(str(ROOT / "assets" / "astronaut.png"))
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 2), ("test", 1)):
+        for key in LABEL_KEYS:
+            (tmp_path / "photos" / split / key).mkdir(parents=True)
+            for i in range(count):  # the face somewhere in a larger frame, as in a snapshot
+                frame = np.full((600, 760, 3), 120, np.uint8)
+                y, x = rng.integers(0, 88), rng.integers(0, 248)
+                frame[y : y + 512, x : x + 512] = photo
+                cv2.imwrite(str(tmp_path / "photos" / split / key / f"{i}.png"), frame)
+    cv2.imwrite(str(tmp_path / "photos" / "train" / "happy" / "wall.png"), np.full((600, 760, 3), 120, np.uint8))
+    run = tmp_path / "run"
+    out = run_cli("train", "--data", tmp_path / "photos", "--detect", "--out", run, "--epochs", "1",
+                  "--batch-size", "4", "--arch", "seed", "--progress-jsonl", "-")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    start = json.loads(out.stdout.splitlines()[0])
+    assert (start["event"], start["train_size"], start["val_size"]) == ("start", 14, 7)
+    assert "[Training]: no face found in 1 of 15 images; they are left out" in out.stderr
+    assert json.loads((run / "config.json").read_text())["detect"] is True
+    out = run_cli("train", "--resume", run, "--epochs", "2", "--progress-jsonl", "-")
+    assert out.returncode == 0, out.stderr[-2000:]
+    start = json.loads(out.stdout.splitlines()[0])
+    assert (start["initial_epoch"], start["train_size"], start["val_size"]) == (1, 14, 7)

@@ -113,6 +113,8 @@ class RetrainDialog(QDialog):
         data_row.addWidget(file_btn)
         data_row.addWidget(folder_btn)
         self.summary_label = QLabel("Choose a data set.", wordWrap=True)
+        self.detect = QCheckBox("Photos, not face crops: train on the face found in each, as the app finds it")
+        self.detect.setChecked(self.settings.value("retrain/detect", False, type=bool))
 
         self.epochs = QSpinBox(minimum=1, maximum=1000, value=int(self.settings.value("retrain/epochs", 3)))
         self.batch_size = QSpinBox(minimum=4, maximum=4096, value=int(self.settings.value("retrain/batch", 64)))
@@ -130,6 +132,7 @@ class RetrainDialog(QDialog):
         form = QFormLayout()
         form.addRow("Data set", data_row)
         form.addRow("", self.summary_label)
+        form.addRow("", self.detect)
         form.addRow("Epochs", self.epochs)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Start from", self.start_from)
@@ -172,7 +175,7 @@ class RetrainDialog(QDialog):
             state in ("cancelled", "failed") and self.run_dir is not None and RunDir(self.run_dir).state.exists()
         )
         self.use_btn.setEnabled(state == "finished" and self.best_model is not None and self.best_model.exists())
-        for w in (self.data_edit, self.epochs, self.batch_size, self.start_from, self.lr, self.augment):
+        for w in (self.data_edit, self.detect, self.epochs, self.batch_size, self.start_from, self.lr, self.augment):
             w.setEnabled(not running)
 
     # ------------------------------------------------------------------ data set check
@@ -245,6 +248,8 @@ class RetrainDialog(QDialog):
             args += ["--lr", f"{self.lr.value():g}"]
         if not self.augment.isChecked():
             args.append("--no-augment")
+        if self.detect.isChecked():
+            args.append("--detect")
         return [*args, "--compare", str(self.current_model), "--progress-jsonl", "-"]
 
     def start(self) -> None:
@@ -252,6 +257,7 @@ class RetrainDialog(QDialog):
             return
         self.settings.setValue("retrain/epochs", self.epochs.value())
         self.settings.setValue("retrain/batch", self.batch_size.value())
+        self.settings.setValue("retrain/detect", self.detect.isChecked())
         self.run_dir = new_run_dir(self.runs_root)
         self.curves.set_history([])
         self.log_view.clear()
