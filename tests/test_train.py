@@ -258,6 +258,7 @@ def test_train_detect_learns_the_faces_in_photos_and_resumes_on_the_same_faces(t
     assert out.returncode == 0, out.stderr[-2000:]
     start = json.loads(out.stdout.splitlines()[0])
     assert (start["event"], start["train_size"], start["val_size"]) == ("start", 14, 7)
+    assert "[Training]: finding the face in each of 15 images" in out.stderr  # the dialog's log says why it waits
     assert "[Training]: no face found in 1 of 15 images; they are left out" in out.stderr
     assert json.loads((run / "config.json").read_text())["detect"] is True
     out = run_cli("train", "--resume", run, "--epochs", "2", "--progress-jsonl", "-")
