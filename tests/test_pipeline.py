@@ -109,6 +109,20 @@ def test_detector_finds_both_faces_in_a_photo():
     assert FaceDetector(DetectorConfig(min_face_size=400)).detect(image) == []  # min face size is honoured
 
 
+def test_detect_first_stops_at_the_first_look_that_finds_a_face():
+    """``train --detect``'s scan: the frontal face in one look; a tilted head through the first fallback that
+    finds it; nothing where there is no face."""
+    photo = cv2.imread(str(ROOT / "assets" / "astronaut.png"))
+    detector = FaceDetector()
+    assert detector.detect_first(photo) == detector.detect(photo)[:1]
+    h, w = photo.shape[:2]
+    tilted = cv2.warpAffine(photo, cv2.getRotationMatrix2D((w / 2, h / 2), 30, 1.0), (w, h),
+                            borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    (found,) = detector.detect_first(tilted)
+    assert found.angle < 0 and found == detector.detect(tilted)[0]
+    assert detector.detect_first(np.full_like(photo, 120)) == []
+
+
 def test_detector_rejects_a_bad_cascade(tmp_path):
     (tmp_path / "bad.xml").write_text("<opencv_storage></opencv_storage>")
     with pytest.raises(DetectorError, match="cascade"):

@@ -131,6 +131,14 @@ class FaceDetector:
         small, scale = self._shrink(to_gray(image))
         return self._new_faces(list(faces), (self._fallback(fallback),), small, scale)[len(faces) :]
 
+    def detect_first(self, image: np.ndarray) -> list[Box]:
+        """The faces of the first look that finds any, largest first: the main face of a photo in one scan when
+        it is frontal, where :meth:`detect` always asks every look (``train --detect`` over many photos)."""
+        small, scale = self._shrink(to_gray(image))
+        min_size = max(_CASCADE_WINDOW, round(self.config.min_face_size * scale))
+        rects, angle = self._scan(small, min_size, None)
+        return self._boxes(rects, angle, scale)
+
     def _fallback(self, n: int) -> _Look:
         """The n-th fallback look, counted round (a video asks them one at a time, in turn)."""
         return self._looks[1 + n % (len(self._looks) - 1)]
