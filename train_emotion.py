@@ -274,7 +274,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from model import events as ev
     from model.progress import ProgressPrinter
     from model.rundir import RunDir
-    from model.training import TrainConfig, read_config, train
+    from model.training import TrainConfig, check_inputs, read_config, train
     from model.userdata import runs_dir
 
     jsonl = JsonlWriter(args.progress_jsonl) if args.progress_jsonl else None
@@ -316,7 +316,9 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 soft_labels=str(Path(args.soft_labels).expanduser().resolve()) if args.soft_labels else None,
                 soft_weight=args.soft_weight, precision=args.precision, detect=args.detect,
             )  # fmt: skip
-        config.check()  # before minutes of detection
+        if args.resume and args.detect and not config.detect:
+            raise ValueError(f"--detect: {args.resume} was started on the images as they are; start a new run")
+        check_inputs(config, resume=bool(args.resume), compare=args.compare)  # before minutes of detection
         dataset = detected_dataset(config.data, skip_bad=config.skip_bad) if config.detect else None
         train(config, resume=bool(args.resume), emit=emit, compare=args.compare, dataset=dataset)
     except (DatasetError, ModelLoadError, FileNotFoundError, FileExistsError, ValueError) as exc:
@@ -353,8 +355,8 @@ def _choose_split(available: list[str], requested: str, data: str) -> str:
     return usage
 
 
-def detect_faces(images: list[np.ndarray], photos: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Each image's largest face, found by the app's detector and cut as the app cuts it; and which images had one.
+class FaceFinder:
+    """One image's largest face, found by the app's detector and cut as the app cuts it (``--detect``).
 
     The images are face crops, the detector is made for camera frames. So each image is shown to it
     as a face would appear in a frame: an image whose shorter side is under twice the smallest face
@@ -367,30 +369,39 @@ def detect_faces(images: list[np.ndarray], photos: bool = False) -> tuple[np.nda
     none under a twentieth of the photo's shorter side (nor under the app's smallest). A 1920x1080 photo then
     costs one scan, not eight, and a 4000x3000 one is scanned at a sixth of its size.
     """
-    from dataclasses import replace
 
-    from desktop.core.detector import FaceDetector
-    from desktop.core.pipeline import PipelineConfig
-    from model.preprocess import faces_to_batch, to_gray
+    def __init__(self, photos: bool = False) -> None:
+        from desktop.core.detector import FaceDetector
+        from desktop.core.pipeline import PipelineConfig
 
-    config = PipelineConfig()
-    detector = FaceDetector(config.detector)
-    faces, found = [], np.zeros(len(images), bool)
-    for i, image in enumerate(images):
+        self.config = PipelineConfig()
+        self.detector = FaceDetector(self.config.detector)
+        self.photos = photos
+
+    def __call__(self, image: np.ndarray) -> np.ndarray | None:
+        from dataclasses import replace
+
+        from model.preprocess import faces_to_batch, to_gray
+
+        least = self.config.detector.min_face_size
         gray = to_gray(image)
-        if min(gray.shape) < 2 * config.detector.min_face_size:
-            factor = -(-4 * config.detector.min_face_size // min(gray.shape))
+        if min(gray.shape) < 2 * least:
+            factor = -(-4 * least // min(gray.shape))
             gray = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+        if self.photos:
+            self.detector.config = replace(self.config.detector, min_face_size=max(least, min(gray.shape) // 20))
         border = max(gray.shape) // 4
         gray = cv2.copyMakeBorder(gray, border, border, border, border, cv2.BORDER_REPLICATE)
-        if photos:
-            least = max(config.detector.min_face_size, (min(gray.shape) - 2 * border) // 20)
-            detector.config = replace(config.detector, min_face_size=least)
-        boxes = detector.detect_first(gray) if photos else detector.detect(gray)  # largest first
-        if boxes:
-            faces.append(faces_to_batch(gray, boxes[:1], config.margin)[0])
-            found[i] = True
-    return np.asarray(faces, np.float32).reshape(-1, *INPUT_SHAPE), found
+        boxes = self.detector.detect_first(gray) if self.photos else self.detector.detect(gray)  # largest first
+        return faces_to_batch(gray, boxes[:1], self.config.margin)[0] if boxes else None
+
+
+def detect_faces(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's largest face (:class:`FaceFinder`), and which images had one: ``evaluate --detect``."""
+    find = FaceFinder()
+    faces = [find(image) for image in images]
+    found = np.array([face is not None for face in faces], bool)
+    return np.asarray([f for f in faces if f is not None], np.float32).reshape(-1, *INPUT_SHAPE), found
 
 
 def images_by_split(data: str | Path, *, skip_bad: bool) -> tuple[dict[str, ImagesAndLabels], list[str]]:
@@ -407,25 +418,39 @@ def images_by_split(data: str | Path, *, skip_bad: bool) -> tuple[dict[str, Imag
 
 
 def detected_dataset(data: str | Path, *, skip_bad: bool) -> Dataset:
-    """``train --detect``: the largest face of each image, found and cut as the app does (:func:`detect_faces`).
+    """``train --detect``: the face of each photo, found and cut as the app does (:class:`FaceFinder`).
 
     For photos rather than face crops (a user's own pictures): trained on whole photos, the model would learn
-    faces far smaller in their crop than the app ever shows it. Images without a face are left out and counted.
+    faces far smaller in their crop than the app ever shows it. Photos are read one at a time and only their
+    48x48 face is kept (1,000 phone photos decoded at once would be ~36 GB). Photos without a face are left
+    out and counted; a split that keeps none is an error, not a validation split silently replaced.
     """
-    from model.data import Split
+    from model.data import Split, iter_images
 
-    by_split, bad = images_by_split(data, skip_bad=skip_bad)
-    splits = {}
-    for name, (images, labels) in by_split.items():
-        log.info("%s [%s]: finding the face in each of %d images", data, name, len(images))  # <1 s a 1080p photo
-        x, found = detect_faces(images, photos=True)
-        if not found.all():
-            log.warning("%s [%s]: no face found in %d of %d images; they are left out",
-                        data, name, int((~found).sum()), len(found))  # fmt: skip
-        if found.any():
-            splits[name] = Split(x.astype(np.uint8), labels[found])
-    if not splits:
-        raise DatasetError(f"{data}: no face found in any image (a folder of face crops needs no --detect)")
+    find = FaceFinder(photos=True)
+    bad: list[str] = []
+    faces: dict[str, tuple[list[np.ndarray], list[int]]] = {}
+    seen: dict[str, int] = {}
+    log.info("%s: finding the face in each photo (under a second a 1920x1080 photo)", data)
+    for split_name, label, image in iter_images(data, skip_bad=skip_bad, bad=bad, photos=True):
+        seen[split_name] = seen.get(split_name, 0) + 1
+        if seen[split_name] % 200 == 0:
+            log.info("%s [%s]: %d photos looked at", data, split_name, seen[split_name])
+        face = find(image)
+        if face is not None:
+            kept, labels = faces.setdefault(split_name, ([], []))
+            kept.append(face.astype(np.uint8))
+            labels.append(label)
+    if not seen:
+        raise DatasetError(f"{data}: no images found (expected {data}/train/<emotion>/*.jpg)")
+    for name, count in seen.items():
+        kept = len(faces.get(name, ([], []))[0])
+        if kept == 0:
+            raise DatasetError(f"{data} [{name}]: no face found in any of its {count} images (face crops need "
+                               "no --detect)")  # fmt: skip
+        if kept < count:
+            log.warning("%s [%s]: no face found in %d of %d images; they are left out", data, name, count - kept, count)
+    splits = {name: Split(np.stack(x), np.asarray(y, np.int64)) for name, (x, y) in faces.items()}
     return Dataset(Path(data), splits, len(bad), bad[:10])
 
 

@@ -118,20 +118,24 @@ def count_faces(path: str | Path) -> dict[str, dict[str, int]]:
     return {split: dict(zip(LABELS, c, strict=True)) for split, c in counts.items()}
 
 
-def iter_images(path: str | Path, *, skip_bad: bool = False, bad: list[str] | None = None) -> Iterator[LabelledImage]:
+def iter_images(
+    path: str | Path, *, skip_bad: bool = False, bad: list[str] | None = None, photos: bool = False
+) -> Iterator[LabelledImage]:
     """Every labelled image of a CSV or an image folder as stored: (split, label, image).
 
     A CSV row is its 48x48 grey face; a file is the image as decoded (any size, grey or colour).
     Bad rows and images raise :class:`DatasetError`, or with ``skip_bad`` are described in ``bad``.
     ``evaluate --detect`` uses this to find faces the way the app does; training uses
-    :func:`load_dataset`, which puts each image through :func:`face_to_input`.
+    :func:`load_dataset`, which puts each image through :func:`face_to_input`. ``photos`` (``train
+    --detect``) decodes files in colour turned as their EXIF tag says, as the app opens a photo: a phone's
+    portrait photo is stored on its side.
     """
     path = Path(path).expanduser()
     bad = [] if bad is None else bad
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder")
     if path.is_dir():
-        yield from _folder_images(path, skip_bad, bad)
+        yield from _folder_images(path, skip_bad, bad, cv2.IMREAD_COLOR if photos else cv2.IMREAD_UNCHANGED)
     else:
         yield from _csv_rows(path, skip_bad, bad)
 
@@ -221,7 +225,7 @@ def _iter_images(folder: Path) -> Iterator[Path]:
             yield p
 
 
-def _folder_images(root: Path, skip_bad: bool, bad: list[str]) -> Iterator[LabelledImage]:
+def _folder_images(root: Path, skip_bad: bool, bad: list[str], flags: int) -> Iterator[LabelledImage]:
     """``ROOT/{train,test}/<emotion>/*.png|jpg`` (or ``ROOT/<emotion>/*`` for one split).
 
     Class folders are matched to labels by name (``angry`` ... ``neutral``, any case), so
@@ -256,7 +260,7 @@ def _folder_images(root: Path, skip_bad: bool, bad: list[str]) -> Iterator[Label
                 continue
             label = LABEL_KEYS.index(key)
             for image_path in _iter_images(class_dir):
-                image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
+                image = cv2.imread(str(image_path), flags)
                 if image is None or image.size == 0:
                     message = f"{image_path}: cannot read this image (corrupt or unsupported format)"
                     if not skip_bad:

@@ -105,6 +105,8 @@ class TrainConfig:
              f"--teacher-weight {self.teacher_weight:g} is not between 0 and 1"),
             (not self.soft_labels or 0 <= self.soft_weight <= 1,
              f"--soft-weight {self.soft_weight:g} is not between 0 and 1"),
+            (not (self.soft_labels and self.detect),
+             "--soft-labels has a vote per FER2013 row, which --detect's photos are not"),
         )  # fmt: skip
         for ok, problem in limits:
             if not ok:
@@ -228,6 +230,20 @@ def _progress_callback(run: _Run, average: WeightAverage, batches, steps: int, s
     return Progress()
 
 
+def check_inputs(config: TrainConfig, *, resume: bool = False, compare: str | Path | None = None) -> None:
+    """Bad options and model files fail here, before Keras and TensorFlow take seconds to load (and before
+    ``train_emotion.py train --detect`` spends minutes finding faces)."""
+    config.check()
+    for model in [] if resume else [config.init, *config.teacher]:  # a resumed run has these in its folder
+        if model in config.teacher and is_targets_file(model):  # another run's teacher.npy (model.distill)
+            if not Path(model).is_file():
+                raise FileNotFoundError(f"{model}: no such file")
+        elif model:
+            check_metadata(Path(model))
+    if compare:  # used at the end of the run: a missing file should not wait hours to be found
+        check_metadata(Path(compare))
+
+
 def train(
     config: TrainConfig,
     *,
@@ -246,16 +262,7 @@ def train(
     when it returns True the run stops after that batch, keeps its last complete-epoch
     checkpoint and raises :class:`TrainingCancelled`.
     """
-    # Bad options and data fail here, before Keras and TensorFlow take seconds to load.
-    config.check()
-    for model in [] if resume else [config.init, *config.teacher]:  # a resumed run has these in its folder
-        if model in config.teacher and is_targets_file(model):  # another run's teacher.npy (model.distill)
-            if not Path(model).is_file():
-                raise FileNotFoundError(f"{model}: no such file")
-        elif model:
-            check_metadata(Path(model))
-    if compare:  # used at the end of the run: a missing file should not wait hours to be found
-        check_metadata(Path(compare))
+    check_inputs(config, resume=resume, compare=compare)
     dataset = dataset or load_dataset(config.data, skip_bad=config.skip_bad)
 
     keras = import_keras()

@@ -157,6 +157,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_csv, tmp_path):
         (["train", "--data", "{csv}", "--lr", "-1"], "--lr -1 must be above 0"),
         (["train", "--data", "{csv}", "--scale", "1.2", "0.8"], "--scale 1.2 0.8 must be 0 < LOW <= HIGH"),
         (["evaluate", "--data", "{one}", "--usage", "Publictset"], "--usage Publictset: not a split"),  # not all of it
+        (["train", "--data", "{csv}", "--detect", "--soft-labels", "{bad}"], "which --detect's photos are not"),
     ],
 )
 def test_bad_input_is_one_line_error_without_traceback(tiny_csv, tmp_path, args, message):
@@ -258,10 +259,38 @@ def test_train_detect_learns_the_faces_in_photos_and_resumes_on_the_same_faces(t
     assert out.returncode == 0, out.stderr[-2000:]
     start = json.loads(out.stdout.splitlines()[0])
     assert (start["event"], start["train_size"], start["val_size"]) == ("start", 14, 7)
-    assert "[Training]: finding the face in each of 15 images" in out.stderr  # the dialog's log says why it waits
+    assert "finding the face in each photo" in out.stderr  # the Retrain dialog's log says why it waits
     assert "[Training]: no face found in 1 of 15 images; they are left out" in out.stderr
     assert json.loads((run / "config.json").read_text())["detect"] is True
     out = run_cli("train", "--resume", run, "--epochs", "2", "--progress-jsonl", "-")
     assert out.returncode == 0, out.stderr[-2000:]
     start = json.loads(out.stdout.splitlines()[0])
     assert (start["initial_epoch"], start["train_size"], start["val_size"]) == (1, 14, 7)
+
+
+def test_detect_reads_a_phone_photo_upright_and_refuses_a_split_without_faces(tmp_path):
+    """A portrait photo is stored on its side with an EXIF tag saying so: --detect reads it upright, as the app
+    opens it. A split where no photo has a face is an error, not a validation split silently replaced."""
+    import cv2
+    from PIL import Image
+
+    from model.data import DatasetError
+    from train_emotion import detected_dataset
+
+    photo = cv2.imread(str(ROOT / "assets" / "astronaut.png"))
+    frame = np.full((700, 560, 3), 120, np.uint8)  # a portrait frame (in taller ones Haar finds her shuttle too)
+    frame[94:606, 24:536] = photo
+    (tmp_path / "phone" / "train" / "happy").mkdir(parents=True)
+    (tmp_path / "phone" / "test" / "happy").mkdir(parents=True)
+    sideways = Image.fromarray(cv2.cvtColor(np.rot90(frame).copy(), cv2.COLOR_BGR2RGB))  # as the sensor stored it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: turn 90 degrees clockwise to show
+    sideways.save(tmp_path / "phone" / "train" / "happy" / "portrait.jpg", exif=exif, quality=95)
+    cv2.imwrite(str(tmp_path / "phone" / "test" / "happy" / "wall.jpg"), np.full((700, 560, 3), 120, np.uint8))
+    with pytest.raises(DatasetError, match=r"\[PublicTest\]: no face found in any of its 1 images"):
+        detected_dataset(tmp_path / "phone", skip_bad=False)
+    cv2.imwrite(str(tmp_path / "phone" / "test" / "happy" / "wall.jpg"), frame)
+    dataset = detected_dataset(tmp_path / "phone", skip_bad=False)
+    assert [len(dataset.split(s)) for s in ("Training", "PublicTest")] == [1, 1]
+    upright, stored = dataset.split("PublicTest").x[0].ravel(), dataset.split("Training").x[0].ravel()
+    assert np.corrcoef(upright.astype(float), stored.astype(float))[0, 1] > 0.9  # the same face, the same way up
