@@ -107,8 +107,9 @@ def main() -> int:
         print(f"  gui: screenshot {image.shape[1]}x{image.shape[0]}")
 
         run_dir = RunDir(tmp / "run")
-        run([str(cli), "train", "--data", str(data), "--out", str(run_dir.path), "--epochs", "1", "--arch", "seed",
-             "--batch-size", "16"], env)  # fmt: skip
+        out = run([str(cli), "train", "--data", str(data), "--out", str(run_dir.path), "--epochs", "1", "--arch",
+                   "seed", "--batch-size", "16"], env)  # fmt: skip
+        assert "AutoGraph" not in out.stderr, out.stderr[-2000:]  # chatter a user would read as a fault
         out = run([str(cli), "evaluate", "--model", str(run_dir.best), "--data", str(data)], env)
         metrics = json.loads(out.stdout.strip().splitlines()[-1])
         assert metrics["n"] == 14 and metrics["engine"] == "LiteRT", metrics  # the trainer wrote the LiteRT twin
