@@ -365,9 +365,10 @@ class FaceFinder:
     cannot find a face that touches the image's edge. Measured with the shipped model: faces found in
     85 -> 95 % of faces-in-the-wild and 56 -> 75 % of FER2013 PublicTest with the border.
 
-    ``photos`` (``train --detect``): the largest face of the first look that finds one, not of every look, and
-    none under a twentieth of the photo's shorter side (nor under the app's smallest). A 1920x1080 photo then
-    costs one scan, not eight, and a 4000x3000 one is scanned at a sixth of its size.
+    ``photos`` (``train --detect``): the largest face of the first look that finds one, not of every look, in
+    the photo shrunk to a shorter side of at most 20 times the app's smallest face (960 pixels), so no face
+    under a twentieth of that side. A 1920x1080 photo then costs one scan, not eight, and a 4000x3000 one is
+    scanned at a sixth of its size; the face cut is still at least the app's smallest, far above 48x48.
     """
 
     def __init__(self, photos: bool = False) -> None:
@@ -379,8 +380,6 @@ class FaceFinder:
         self.photos = photos
 
     def __call__(self, image: np.ndarray) -> np.ndarray | None:
-        from dataclasses import replace
-
         from model.preprocess import faces_to_batch, to_gray
 
         least = self.config.detector.min_face_size
@@ -388,8 +387,9 @@ class FaceFinder:
         if min(gray.shape) < 2 * least:
             factor = -(-4 * least // min(gray.shape))
             gray = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
-        if self.photos:
-            self.detector.config = replace(self.config.detector, min_face_size=max(least, min(gray.shape) // 20))
+        elif self.photos and min(gray.shape) > 20 * least:
+            scale = 20 * least / min(gray.shape)
+            gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         border = max(gray.shape) // 4
         gray = cv2.copyMakeBorder(gray, border, border, border, border, cv2.BORDER_REPLICATE)
         boxes = self.detector.detect_first(gray) if self.photos else self.detector.detect(gray)  # largest first

@@ -54,6 +54,11 @@ class SourceInfo:
     def seekable(self) -> bool:
         return self.frame_count is not None and not self.live
 
+    @property
+    def still(self) -> bool:
+        """One photo: a frame rate means nothing for it."""
+        return self.kind == "images" and self.frame_count == 1
+
 
 class FrameSource:
     """Base class: ``read()`` returns the next :class:`Frame`, or ``None`` at the end."""

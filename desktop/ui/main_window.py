@@ -507,8 +507,7 @@ class MainWindow(QMainWindow):
             if self._bench is not None and item.explanation is not self.explain_panel.explanation():
                 self._bench.explanation_shown()
             self.explain_panel.set_explanation(item.explanation)
-        info = self.source_info
-        still = info is not None and info.kind == "images" and info.frame_count == 1  # "0.0 fps" reads as stuck
+        still = self.source_info is not None and self.source_info.still  # "0.0 fps" reads as stuck
         self.status_labels["fps"].setText("still image" if still else f"{item.fps:.1f} fps")
         self.status_labels["latency"].setText(
             f"inference {result.timings.classify_ms:.0f} ms, frame {result.timings.total_ms:.0f} ms"
