@@ -10,6 +10,7 @@
 - ``average.npz``   the running mean of the weights (``--average-from``); at the end ``average.keras``
 - ``teacher.npy``   the teachers' probabilities for the training faces (``--teacher``), computed once;
                     ``teacher.json`` says which faces (a hash), so another run can reuse them safely
+- ``faces.npz``     the faces found in the photos (``--detect``), so a resumed run does not look for them again
 - ``metrics.json``, ``curves.png``, ``confusion.png``  written when the run finishes
 """
 
@@ -78,6 +79,10 @@ class RunDir:
     @property
     def teacher(self) -> Path:
         return self.path / "teacher.npy"
+
+    @property
+    def faces(self) -> Path:
+        return self.path / "faces.npz"
 
     @property
     def metrics(self) -> Path:

@@ -237,7 +237,8 @@ def test_evaluate_detect_cuts_faces_as_the_app_does_and_counts_misses(tmp_path):
 
 def test_train_detect_learns_the_faces_in_photos_and_resumes_on_the_same_faces(tmp_path):
     """Photos rather than face crops (a user's own pictures): each one's face is found and cut as the app does,
-    a photo without a face is left out and counted, and a resumed run finds the same faces again."""
+    a photo without a face is left out and counted, and a resumed run reads the faces it found (faces.npz)
+    unless the photos have changed."""
     import cv2
 
     from model.spec import LABEL_KEYS
@@ -262,10 +263,22 @@ def test_train_detect_learns_the_faces_in_photos_and_resumes_on_the_same_faces(t
     assert "finding the face in each photo" in out.stderr  # the Retrain dialog's log says why it waits
     assert "[Training]: no face found in 1 of 15 images; they are left out" in out.stderr
     assert json.loads((run / "config.json").read_text())["detect"] is True
+    assert (run / "faces.npz").is_file()
     out = run_cli("train", "--resume", run, "--epochs", "2", "--progress-jsonl", "-")
     assert out.returncode == 0, out.stderr[-2000:]
     start = json.loads(out.stdout.splitlines()[0])
     assert (start["initial_epoch"], start["train_size"], start["val_size"]) == (1, 14, 7)
+    assert "read from faces.npz" in out.stderr and "finding the face" not in out.stderr  # not looked for again
+    # A photo added since: the faces are looked for again, and the new one is trained on.
+    cv2.imwrite(
+        str(tmp_path / "photos" / "train" / "sad" / "new.png"),
+        cv2.imread(str(tmp_path / "photos" / "train" / "sad" / "0.png")),
+    )
+    out = run_cli("train", "--resume", run, "--epochs", "3", "--progress-jsonl", "-")
+    assert out.returncode == 0, out.stderr[-2000:]
+    start = json.loads(out.stdout.splitlines()[0])
+    assert (start["initial_epoch"], start["train_size"], start["val_size"]) == (2, 15, 7)
+    assert "the photos have changed" in out.stderr and "finding the face" in out.stderr
 
 
 def test_detect_reads_a_phone_photo_upright_and_refuses_a_split_without_faces(tmp_path):
