@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 
 from desktop.core.runs import finished_runs, list_models, resumable_runs
 from desktop.ui.retrain_dialog import RetrainDialog
@@ -26,8 +26,8 @@ def current_model(tmp_path) -> Path:
     return path
 
 
-def make_dialog(qtbot, model: Path, runs: Path, data: Path) -> RetrainDialog:
-    dialog = RetrainDialog(model, runs_root=runs)
+def make_dialog(qtbot, model: Path, runs: Path, data: Path, settings=None) -> RetrainDialog:
+    dialog = RetrainDialog(model, runs_root=runs, settings=settings)
     qtbot.addWidget(dialog)
     dialog.data_edit.setText(str(data))
     dialog.check_dataset()
@@ -47,13 +47,19 @@ def test_malformed_dataset_shows_error_and_starts_nothing(qtbot, tmp_path, curre
     assert dialog.process is None and not (tmp_path / "runs").exists()
 
 
-def test_photos_ask_the_trainer_to_find_each_face(qtbot, tmp_path, current_model, tiny_csv):
-    dialog = make_dialog(qtbot, current_model, tmp_path / "runs", tiny_csv)
+def test_photos_ask_the_trainer_to_find_each_face_and_are_remembered(qtbot, tmp_path, current_model, tiny_csv):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    dialog = make_dialog(qtbot, current_model, tmp_path / "runs", tiny_csv, settings)
     assert not dialog.detect.isChecked() and "--detect" not in dialog.training_arguments()
     dialog.detect.setChecked(True)
     assert dialog.training_arguments().count("--detect") == 1
-    dialog._set_state("running")  # while a run trains, its data settings are fixed
-    assert not dialog.detect.isEnabled()
+    dialog.start()  # 48x48 FER rows are face crops, not photos: the trainer says so and the run fails
+    assert not dialog.detect.isEnabled()  # while a run trains, its data settings are fixed
+    qtbot.waitUntil(lambda: dialog.state != "running", timeout=120_000)
+    assert dialog.state == "failed", dialog.log_view.toPlainText()[-2000:]
+    assert "no face found" in dialog.log_view.toPlainText()
+    again = make_dialog(qtbot, current_model, tmp_path / "runs", tiny_csv, settings)  # the next time it opens
+    assert again.detect.isChecked() and again.training_arguments().count("--detect") == 1
 
 
 def test_retrain_runs_in_subprocess_and_offers_the_new_model(qtbot, tmp_path, current_model, tiny_csv):

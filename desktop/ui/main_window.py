@@ -377,7 +377,8 @@ class MainWindow(QMainWindow):
         """Show the Retrain dialog (one per window, kept while it trains), starting from the model in use."""
         dialog = self.retrain_dialog
         if dialog is None:
-            dialog = self.retrain_dialog = RetrainDialog(self._current_model_path(), self, self.runs_root)
+            dialog = RetrainDialog(self._current_model_path(), self, self.runs_root, self.settings)
+            self.retrain_dialog = dialog
             dialog.model_chosen.connect(self.use_model)
         elif dialog.state != "running":
             dialog.current_model = self._current_model_path()  # fine-tune and compare against what is in use now

@@ -75,12 +75,18 @@ class RetrainDialog(QDialog):
 
     model_chosen = Signal(str)
 
-    def __init__(self, current_model: Path, parent: QWidget | None = None, runs_root: Path | None = None) -> None:
+    def __init__(
+        self,
+        current_model: Path,
+        parent: QWidget | None = None,
+        runs_root: Path | None = None,
+        settings: QSettings | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Retrain the emotion model")
         self.current_model = Path(current_model)
         self.runs_root = runs_root
-        self.settings = QSettings()
+        self.settings = settings if settings is not None else QSettings()  # the main window's, where it has one
         self.process: QProcess | None = None
         self.run_dir: Path | None = None
         self.best_model: Path | None = None
