@@ -104,6 +104,13 @@ class RunDir:
         except (OSError, ValueError, KeyError, TypeError):
             return 0
 
+    def epochs_planned(self) -> int | None:
+        """The epochs the run was started for (None when its settings cannot be read)."""
+        try:
+            return int(json.loads(self.config.read_text())["epochs"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
 
 @dataclass
 class RunState:

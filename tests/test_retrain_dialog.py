@@ -92,7 +92,7 @@ def test_retrain_runs_in_subprocess_and_offers_the_new_model(qtbot, tmp_path, cu
     assert args["init"] == str(current_model)  # fine-tune is the default
 
 
-def test_cancel_then_resume(qtbot, tmp_path, current_model, medium_csv):
+def test_cancel_then_resume_after_the_app_restarts(qtbot, tmp_path, current_model, medium_csv):
     runs = tmp_path / "runs"
     dialog = make_dialog(qtbot, current_model, runs, medium_csv)
     dialog.epochs.setValue(4)
@@ -109,12 +109,19 @@ def test_cancel_then_resume(qtbot, tmp_path, current_model, medium_csv):
     assert 1 <= state["epoch"] < 4
     assert resumable_runs(runs) == [dialog.run_dir] and finished_runs(runs) == []
     assert current_model.read_bytes() == before
+    dialog.close()
 
+    # The app closed and opened again: its Retrain dialog offers the stopped run, and Resume finishes it.
+    dialog = make_dialog(qtbot, current_model, runs, medium_csv)
+    assert dialog.resume_btn.isEnabled() and dialog.run_dir == resumable_runs(runs)[0]
+    assert f"stopped after {state['epoch']} of 4 epoch(s)" in dialog.result_label.text()
     qtbot.mouseClick(dialog.resume_btn, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.state != "running", timeout=180_000)
     assert dialog.state == "finished", dialog.log_view.toPlainText()[-2000:]
     assert json.loads((dialog.run_dir / "state.json").read_text())["epoch"] == 4
     assert [int(h["epoch"]) for h in dialog.curves.history] == [1, 2, 3, 4]
+    assert not dialog.resume_btn.isEnabled()  # finished: nothing left to resume
+    assert not make_dialog(qtbot, current_model, runs, medium_csv).resume_btn.isEnabled()
 
 
 def test_trainer_crash_is_reported_with_its_log(qtbot, tmp_path, current_model, tiny_csv):

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.errors import unexpected_error_message
-from desktop.core.runs import new_run_dir, trainer_command
+from desktop.core.runs import new_run_dir, resumable_runs, trainer_command
 from desktop.ui.curves import CurvesWidget
 from desktop.ui.tasks import LatestTask
 from model import events
@@ -102,6 +102,7 @@ class RetrainDialog(QDialog):
         self._started_at = 0.0
         self._plan = {"epochs": 1, "initial": 0, "steps": 1}
         self._build()
+        self._offer_stopped_run()
         self._set_state("idle")
         saved = str(self.settings.value("retrain/data", "") or "")
         if saved:
@@ -177,12 +178,24 @@ class RetrainDialog(QDialog):
         running = state == "running"
         self.start_btn.setEnabled(state in ("valid", "finished", "failed", "cancelled") and self.valid_path is not None)
         self.cancel_btn.setEnabled(running)
-        self.resume_btn.setEnabled(
-            state in ("cancelled", "failed") and self.run_dir is not None and RunDir(self.run_dir).state.exists()
-        )
+        stopped = self.run_dir is not None and RunDir(self.run_dir).resumable and not RunDir(self.run_dir).finished
+        self.resume_btn.setEnabled(not running and stopped)
         self.use_btn.setEnabled(state == "finished" and self.best_model is not None and self.best_model.exists())
         for w in (self.data_edit, self.detect, self.epochs, self.batch_size, self.start_from, self.lr, self.augment):
             w.setEnabled(not running)
+
+    def _offer_stopped_run(self) -> None:
+        """The newest run that stopped before its end (cancelled, failed, or the app closed or killed while it
+        trained) is offered to Resume, so no finished epoch is lost to a restart."""
+        runs = resumable_runs(self.runs_root)
+        if not runs:
+            return
+        self.run_dir = runs[0]
+        done, total = RunDir(self.run_dir).epochs_done(), RunDir(self.run_dir).epochs_planned()
+        self.result_label.setText(
+            f"A run stopped after {done}{f' of {total}' if total else ''} epoch(s) ({self.run_dir.name}); "
+            "<b>Resume</b> continues it, <b>Start</b> begins a new one."
+        )
 
     # ------------------------------------------------------------------ data set check
     def _browse_file(self) -> None:
