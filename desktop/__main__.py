@@ -70,7 +70,9 @@ def gui_parser() -> argparse.ArgumentParser:
         "'python -m desktop analyze --help' for headless analysis.",
     )
     parser.add_argument(
-        "--source", help="a video, image or image folder, a camera index or 'demo' (default: webcam, else demo)"
+        "--source",
+        help="a video, image or image folder, a camera index or 'demo' "
+        "(default: the last one shown, else the webcam, else the demo)",
     )
     _common_options(parser)
     parser.add_argument(
