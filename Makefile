@@ -12,9 +12,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,package]"
 	@touch $(STAMP)
 
+# Stamped only once nothing is missing: a failed install (no network, no sudo) is tried again next time.
 .qtdeps: scripts/install_qt_deps.sh
-	@bash scripts/install_qt_deps.sh
-	@touch .qtdeps
+	@bash scripts/install_qt_deps.sh && touch .qtdeps || true
 
 setup: $(STAMP) .qtdeps
 

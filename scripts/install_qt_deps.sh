@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the system libraries PySide6 needs on Debian/Ubuntu, when they are absent.
 # Offscreen tests need only a few; a real window on X11 needs the xcb set.
+# Exits 1 while some remain missing (the Makefile then asks again next time, instead of stamping it done).
 set -u
 libs_pkgs=(
   "libEGL.so.1 libegl1" "libGL.so.1 libgl1" "libxkbcommon.so.0 libxkbcommon0"
@@ -18,14 +19,14 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null; then
   echo "Qt needs these system libraries, install them with your package manager: ${missing[*]}" >&2
-  exit 0
+  exit 1
 fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null; then SUDO="sudo"; else
-    echo "Qt needs: ${missing[*]}; run as root: apt-get install ${missing[*]}" >&2; exit 0; fi
+    echo "Qt needs: ${missing[*]}; run as root: apt-get install ${missing[*]}" >&2; exit 1; fi
 fi
 echo "Installing the system libraries Qt (PySide6) needs: ${missing[*]}"
 $SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-  || echo "warning: could not install ${missing[*]}; the window may not open (offscreen tests still run)" >&2
+  || { echo "warning: could not install ${missing[*]}; the window may not open (offscreen tests still run)" >&2; exit 1; }
 exit 0
