@@ -13,4 +13,4 @@ until xdotool search --onlyvisible --name "Emotion Lens" >/dev/null 2>&1; do
   kill -0 $app 2>/dev/null || { echo "the app exited before showing a window" >&2; exit 1; }
   sleep 0.02
 done
-echo "window visible after $(echo "$(date +%s.%N) - $start" | bc) s"
+echo "window visible after $(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { printf "%.2f", a - b }') s"
