@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sys
+import zipfile
 from pathlib import Path
 from typing import IO
 
@@ -433,26 +434,35 @@ def detected_dataset(data: str | Path, *, skip_bad: bool, cache: Path | None = N
     from (names, sizes and times).
     """
     photos = _photos_id(Path(data), skip_bad)
-    if cache is not None and (dataset := _read_faces(cache, photos, data)) is not None:
-        return dataset
-    dataset = _find_faces(data, skip_bad=skip_bad)
-    if cache is not None:
-        _write_faces(cache, photos, dataset)
+    found = _read_faces(cache, photos, data) if cache is not None else None
+    if found is None:
+        found = _find_faces(data, skip_bad=skip_bad)
+        if cache is not None:
+            _write_faces(cache, photos, *found)
+    dataset, looked = found
+    for name, count in looked.items():
+        if (kept := len(dataset.split(name))) < count:
+            log.warning("%s [%s]: no face found in %d of %d images; they are left out", data, name, count - kept, count)
     return dataset
 
 
 def _photos_id(data: Path, skip_bad: bool) -> str:
-    """The folder's files as they are now: a change (a photo added, removed or edited) gives another id."""
+    """The images the trainer reads, as they are now: one added, removed or edited gives another id (other files,
+    such as a ``.DS_Store`` the system rewrites, do not count)."""
+    from model.data import folder_image_paths
+
     digest = hashlib.sha256(f"skip_bad={skip_bad}".encode())
-    for path in [data] if data.is_file() else sorted(p for p in data.rglob("*") if p.is_file()):
+    paths = [data] if data.is_file() else [path for _, _, path in folder_image_paths(data, skip_bad)]
+    for path in paths:
         stat = path.stat()
         name = path.name if path == data else path.relative_to(data).as_posix()
         digest.update(f"\0{name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
 
 
-def _read_faces(cache: Path, photos: str, data: str | Path) -> Dataset | None:
-    """The faces found before for these very photos, or None (none kept, other photos, or unreadable)."""
+def _read_faces(cache: Path, photos: str, data: str | Path) -> tuple[Dataset, dict[str, int]] | None:
+    """The faces found before for these very photos and how many photos each split had, or None (none kept,
+    other photos, or unreadable)."""
     from model.data import Split
 
     if not cache.is_file():
@@ -464,19 +474,21 @@ def _read_faces(cache: Path, photos: str, data: str | Path) -> Dataset | None:
                 return None
             names = [str(n) for n in saved["splits"]]
             splits = {n: Split(saved[f"x_{i}"], saved[f"y_{i}"]) for i, n in enumerate(names)}
+            looked = dict(zip(names, saved["looked"].tolist(), strict=True))
             bad = [str(b) for b in saved["bad"]]
             skipped = int(saved["skipped"])
-    except (OSError, ValueError, KeyError, EOFError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         log.warning("%s: unreadable (%s); finding the faces again", cache, exc)
         return None
     log.info("%s: the faces found in these photos before, read from %s", data, cache.name)
-    return Dataset(Path(data), splits, skipped, bad)
+    return Dataset(Path(data), splits, skipped, bad), looked
 
 
-def _write_faces(cache: Path, photos: str, dataset: Dataset) -> None:
+def _write_faces(cache: Path, photos: str, dataset: Dataset, looked: dict[str, int]) -> None:
     from model.checkpoint import atomic_write
 
     arrays: dict[str, np.ndarray] = {"photos": np.asarray(photos), "splits": np.asarray(list(dataset.splits)),
+                                     "looked": np.asarray([looked[name] for name in dataset.splits]),
                                      "bad": np.asarray(dataset.skipped_examples, dtype=str),
                                      "skipped": np.asarray(dataset.skipped)}  # fmt: skip
     for i, split in enumerate(dataset.splits.values()):
@@ -484,7 +496,8 @@ def _write_faces(cache: Path, photos: str, dataset: Dataset) -> None:
     atomic_write(cache, lambda tmp: np.savez(tmp, **arrays))
 
 
-def _find_faces(data: str | Path, *, skip_bad: bool) -> Dataset:
+def _find_faces(data: str | Path, *, skip_bad: bool) -> tuple[Dataset, dict[str, int]]:
+    """The face of each photo, and how many photos each split had."""
     from model.data import Split, iter_images
 
     find = FaceFinder(photos=True)
@@ -508,10 +521,8 @@ def _find_faces(data: str | Path, *, skip_bad: bool) -> Dataset:
         if kept == 0:
             raise DatasetError(f"{data} [{name}]: no face found in any of its {count} images (face crops need "
                                "no --detect)")  # fmt: skip
-        if kept < count:
-            log.warning("%s [%s]: no face found in %d of %d images; they are left out", data, name, count - kept, count)
     splits = {name: Split(np.stack(x), np.asarray(y, np.int64)) for name, (x, y) in faces.items()}
-    return Dataset(Path(data), splits, len(bad), bad[:10])
+    return Dataset(Path(data), splits, len(bad), bad[:10]), seen
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ PIXELS = INPUT_SIZE * INPUT_SIZE
 
 #: (split name, label index, image as stored)
 LabelledImage = tuple[str, int, np.ndarray]
+LabelledPath = tuple[str, int, Path]
 
 
 class DatasetError(Exception):
@@ -225,13 +226,14 @@ def _iter_images(folder: Path) -> Iterator[Path]:
             yield p
 
 
-def _folder_images(root: Path, skip_bad: bool, bad: list[str], flags: int) -> Iterator[LabelledImage]:
-    """``ROOT/{train,test}/<emotion>/*.png|jpg`` (or ``ROOT/<emotion>/*`` for one split).
+def folder_image_paths(root: Path, skip_bad: bool = False, bad: list[str] | None = None) -> Iterator[LabelledPath]:
+    """Every labelled image file of ``ROOT/{train,test}/<emotion>/*.png|jpg`` (or ``ROOT/<emotion>/*`` for one
+    split), as (split, label, path), in the order they are read; nothing is decoded.
 
     Class folders are matched to labels by name (``angry`` ... ``neutral``, any case), so
-    the label order is FER2013's whatever the folders sort to. Images of any size or
-    colour are whole-image face crops.
+    the label order is FER2013's whatever the folders sort to.
     """
+    bad = [] if bad is None else bad
     subdirs = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
     if not subdirs:
         raise DatasetError(
@@ -260,14 +262,21 @@ def _folder_images(root: Path, skip_bad: bool, bad: list[str], flags: int) -> It
                 continue
             label = LABEL_KEYS.index(key)
             for image_path in _iter_images(class_dir):
-                image = cv2.imread(str(image_path), flags)
-                if image is None or image.size == 0:
-                    message = f"{image_path}: cannot read this image (corrupt or unsupported format)"
-                    if not skip_bad:
-                        raise DatasetError(message)
-                    bad.append(message)
-                    continue
-                yield split_name, label, image
+                yield split_name, label, image_path
+
+
+def _folder_images(root: Path, skip_bad: bool, bad: list[str], flags: int) -> Iterator[LabelledImage]:
+    """Each of :func:`folder_image_paths` decoded with ``flags``: images of any size or colour are whole-image
+    face crops."""
+    for split_name, label, image_path in folder_image_paths(root, skip_bad, bad):
+        image = cv2.imread(str(image_path), flags)
+        if image is None or image.size == 0:
+            message = f"{image_path}: cannot read this image (corrupt or unsupported format)"
+            if not skip_bad:
+                raise DatasetError(message)
+            bad.append(message)
+            continue
+        yield split_name, label, image
 
 
 def _report_skipped(source: Path, bad: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -269,6 +270,7 @@ def test_train_detect_learns_the_faces_in_photos_and_resumes_on_the_same_faces(t
     start = json.loads(out.stdout.splitlines()[0])
     assert (start["initial_epoch"], start["train_size"], start["val_size"]) == (1, 14, 7)
     assert "read from faces.npz" in out.stderr and "finding the face" not in out.stderr  # not looked for again
+    assert "[Training]: no face found in 1 of 15 images" in out.stderr  # still said
     # A photo added since: the faces are looked for again, and the new one is trained on.
     cv2.imwrite(
         str(tmp_path / "photos" / "train" / "sad" / "new.png"),
@@ -279,9 +281,11 @@ def test_train_detect_learns_the_faces_in_photos_and_resumes_on_the_same_faces(t
     start = json.loads(out.stdout.splitlines()[0])
     assert (start["initial_epoch"], start["train_size"], start["val_size"]) == (2, 15, 7)
     assert "the photos have changed" in out.stderr and "finding the face" in out.stderr
+    with np.load(run / "faces.npz") as saved:  # kept for the next resume
+        assert sorted(len(saved[f"y_{i}"]) for i in range(len(saved["splits"]))) == [7, 15]
 
 
-def test_detect_reads_a_phone_photo_upright_and_refuses_a_split_without_faces(tmp_path):
+def test_detect_reads_a_phone_photo_upright_and_refuses_a_split_without_faces(tmp_path, caplog):
     """A portrait photo is stored on its side with an EXIF tag saying so: --detect reads it upright, as the app
     opens it. A split where no photo has a face is an error, not a validation split silently replaced."""
     import cv2
@@ -305,5 +309,17 @@ def test_detect_reads_a_phone_photo_upright_and_refuses_a_split_without_faces(tm
     cv2.imwrite(str(tmp_path / "phone" / "test" / "happy" / "wall.jpg"), frame)
     dataset = detected_dataset(tmp_path / "phone", skip_bad=False)
     assert [len(dataset.split(s)) for s in ("Training", "PublicTest")] == [1, 1]
+    cache = tmp_path / "run" / "faces.npz"
+    detected_dataset(tmp_path / "phone", skip_bad=False, cache=cache)
+    (tmp_path / "phone" / "train" / "happy" / ".DS_Store").write_bytes(b"rewritten by the system")  # not an image
+    with caplog.at_level(logging.INFO, logger="train_emotion"):
+        kept = detected_dataset(tmp_path / "phone", skip_bad=False, cache=cache)
+    assert "read from faces.npz" in caplog.text
+    assert np.array_equal(kept.split("Training").x, dataset.split("Training").x)
+    caplog.clear()
+    cache.write_bytes(cache.read_bytes()[:200])  # a cut-off file: looked for again, not a traceback
+    with caplog.at_level(logging.WARNING, logger="train_emotion"):
+        again = detected_dataset(tmp_path / "phone", skip_bad=False, cache=cache)
+    assert "unreadable" in caplog.text and np.array_equal(again.split("Training").x, dataset.split("Training").x)
     upright, stored = dataset.split("PublicTest").x[0].ravel(), dataset.split("Training").x[0].ravel()
     assert np.corrcoef(upright.astype(float), stored.astype(float))[0, 1] > 0.9  # the same face, the same way up
