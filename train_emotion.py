@@ -321,10 +321,11 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if args.resume and args.detect and not config.detect:
             raise ValueError(f"--detect: {args.resume} was started on the images as they are; start a new run")
         check_inputs(config, resume=bool(args.resume), compare=args.compare)  # before minutes of detection
-        dataset = None
-        if config.detect:
-            dataset = detected_dataset(config.data, skip_bad=config.skip_bad, cache=RunDir(config.out).faces)
-        train(config, resume=bool(args.resume), emit=emit, compare=args.compare, dataset=dataset)
+        with RunDir(config.out).hold():  # before minutes of detection: one trainer per run folder
+            dataset = None
+            if config.detect:
+                dataset = detected_dataset(config.data, skip_bad=config.skip_bad, cache=RunDir(config.out).faces)
+            train(config, resume=bool(args.resume), emit=emit, compare=args.compare, dataset=dataset)
     except (DatasetError, ModelLoadError, FileNotFoundError, FileExistsError, ValueError) as exc:
         if jsonl:
             jsonl(ev.Error(str(exc)))

@@ -12,14 +12,20 @@
                     ``teacher.json`` says which faces (a hash), so another run can reuse them safely
 - ``faces.npz``     the faces found in the photos (``--detect``), so a resumed run does not look for them again
 - ``metrics.json``, ``curves.png``, ``confusion.png``  written when the run finishes
+- ``lock``          held by the process training the run (an OS lock, gone with the process), so a second
+                    trainer (another app window, the command line) cannot write the same files
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import IO
 
 from model.checkpoint import atomic_write_json
 
@@ -97,6 +103,53 @@ class RunDir:
     def finished(self) -> bool:
         return self.metrics.is_file()
 
+    @property
+    def lock(self) -> Path:
+        return self.path / "lock"
+
+    @property
+    def stopped(self) -> bool:
+        """It stopped before its end (cancelled, failed, killed) and nothing trains it now: ``--resume`` can go on."""
+        return self.resumable and not self.finished and not self.in_use()
+
+    def in_use(self) -> bool:
+        """A process, this one or another, is training the run now."""
+        if self.path.resolve() in _HELD:
+            return True
+        if not self.lock.is_file():
+            return False
+        try:
+            with self.lock.open("a+") as fh:
+                if not _try_lock(fh):
+                    return True
+                _unlock(fh)
+        except OSError:
+            return False
+        return False
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold the run's lock while training it; raise :class:`FileExistsError` if another process holds it.
+
+        An OS lock, so a trainer that is killed or crashes releases it with its process, and its run stays
+        resumable. Held again by the same process (the command line, then :func:`model.training.train`), it is
+        already held.
+        """
+        key = self.path.resolve()
+        if key in _HELD:
+            yield
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        with self.lock.open("a+") as fh:
+            if not _try_lock(fh):
+                raise FileExistsError(f"{self.path} is being trained by another process; wait for it or stop it")
+            _HELD.add(key)
+            try:
+                yield
+            finally:
+                _HELD.discard(key)
+                _unlock(fh)
+
     def epochs_done(self) -> int:
         """Complete epochs saved (0 when there is no readable state)."""
         try:
@@ -104,12 +157,46 @@ class RunDir:
         except (OSError, ValueError, KeyError, TypeError):
             return 0
 
-    def epochs_planned(self) -> int | None:
-        """The epochs the run was started for (None when its settings cannot be read)."""
+    def settings(self) -> dict:
+        """``config.json`` as it is stored ({} when it cannot be read): for showing a run, not for training it
+        (:func:`model.training.read_config` checks it)."""
         try:
-            return int(json.loads(self.config.read_text())["epochs"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+            data = json.loads(self.config.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+
+#: Run folders this process holds (:meth:`RunDir.hold`).
+_HELD: set[Path] = set()
+
+
+def _try_lock(fh: IO[str]) -> bool:
+    fh.seek(0)
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _unlock(fh: IO[str]) -> None:
+    fh.seek(0)
+    if os.name == "nt":
+        import msvcrt
+
+        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 @dataclass

@@ -263,14 +263,14 @@ def train(
     checkpoint and raises :class:`TrainingCancelled`.
     """
     check_inputs(config, resume=resume, compare=compare)
-    dataset = dataset or load_dataset(config.data, skip_bad=config.skip_bad)
-
-    keras = import_keras()
-    previous = keras.mixed_precision.global_policy()  # model.devices sets the run's
-    try:
-        return _train(config, resume, emit, should_stop, dataset, compare)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
+    with RunDir(Path(config.out)).hold():  # one trainer per run folder
+        dataset = dataset or load_dataset(config.data, skip_bad=config.skip_bad)
+        keras = import_keras()
+        previous = keras.mixed_precision.global_policy()  # model.devices sets the run's
+        try:
+            return _train(config, resume, emit, should_stop, dataset, compare)
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
 
 
 def _train(

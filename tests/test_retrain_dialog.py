@@ -26,9 +26,16 @@ def current_model(tmp_path) -> Path:
     return path
 
 
+def _stop_trainer(dialog: RetrainDialog) -> None:
+    """A test that fails mid-run must not hang on the dialog's "Stop training?" question when it is closed."""
+    if dialog.process is not None:
+        dialog.process.kill()
+        dialog.process.waitForFinished(5000)
+
+
 def make_dialog(qtbot, model: Path, runs: Path, data: Path, settings=None) -> RetrainDialog:
     dialog = RetrainDialog(model, runs_root=runs, settings=settings)
-    qtbot.addWidget(dialog)
+    qtbot.addWidget(dialog, before_close_func=_stop_trainer)
     dialog.data_edit.setText(str(data))
     dialog.check_dataset()
     qtbot.waitUntil(lambda: dialog.state in ("valid", "invalid"), timeout=30_000)
@@ -53,11 +60,12 @@ def test_photos_ask_the_trainer_to_find_each_face_and_are_remembered(qtbot, tmp_
     assert not dialog.detect.isChecked() and "--detect" not in dialog.training_arguments()
     dialog.detect.setChecked(True)
     assert dialog.training_arguments().count("--detect") == 1
-    dialog.start()  # 48x48 FER rows are face crops, not photos: the trainer says so and the run fails
+    dialog.start()  # the test's made-up 48x48 faces are no faces to Haar: the trainer says so and the run fails
     assert not dialog.detect.isEnabled()  # while a run trains, its data settings are fixed
     qtbot.waitUntil(lambda: dialog.state != "running", timeout=120_000)
     assert dialog.state == "failed", dialog.log_view.toPlainText()[-2000:]
     assert "no face found" in dialog.log_view.toPlainText()
+    assert settings.value("retrain/detect", type=bool) is True  # in the store it was given (the main window's)
     again = make_dialog(qtbot, current_model, tmp_path / "runs", tiny_csv, settings)  # the next time it opens
     assert again.detect.isChecked() and again.training_arguments().count("--detect") == 1
 
@@ -94,13 +102,15 @@ def test_retrain_runs_in_subprocess_and_offers_the_new_model(qtbot, tmp_path, cu
 
 def test_cancel_then_resume_after_the_app_restarts(qtbot, tmp_path, current_model, medium_csv):
     runs = tmp_path / "runs"
-    dialog = make_dialog(qtbot, current_model, runs, medium_csv)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    dialog = make_dialog(qtbot, current_model, runs, medium_csv, settings)
     dialog.epochs.setValue(4)
     dialog.batch_size.setValue(8)
     dialog.start_from.setCurrentIndex(2)  # from scratch, seed architecture
     before = current_model.read_bytes()
     dialog.start()
     qtbot.waitUntil(lambda: len(dialog.curves.history) >= 1, timeout=180_000)
+    assert (dialog.run_dir / "state.json").is_file() and resumable_runs(runs) == []  # its trainer holds it
     dialog.cancel()
     qtbot.waitUntil(lambda: dialog.state != "running", timeout=30_000)
     assert dialog.state == "cancelled", dialog.log_view.toPlainText()[-2000:]
@@ -111,17 +121,23 @@ def test_cancel_then_resume_after_the_app_restarts(qtbot, tmp_path, current_mode
     assert current_model.read_bytes() == before
     dialog.close()
 
-    # The app closed and opened again: its Retrain dialog offers the stopped run, and Resume finishes it.
-    dialog = make_dialog(qtbot, current_model, runs, medium_csv)
-    assert dialog.resume_btn.isEnabled() and dialog.run_dir == resumable_runs(runs)[0]
-    assert f"stopped after {state['epoch']} of 4 epoch(s)" in dialog.result_label.text()
-    qtbot.mouseClick(dialog.resume_btn, Qt.MouseButton.LeftButton)
+    # The app closed and opened again: its Retrain dialog offers the stopped run, and Resume finishes it,
+    # clicked before the remembered data set's check has come back (the check must not end the "running" state).
+    dialog = RetrainDialog(current_model, runs_root=runs, settings=settings)
+    qtbot.addWidget(dialog, before_close_func=_stop_trainer)
+    assert dialog.state == "checking" and dialog.resume_btn.isEnabled() and dialog.run_dir == resumable_runs(runs)[0]
+    assert f"stopped after {state['epoch']} of 4 epoch(s) on {medium_csv.name}" in dialog.result_label.text()
+    dialog.resume()  # as the button does, with no events processed between: the check is still out
+    assert dialog.state == "running" and dialog._checking is not None
+    qtbot.waitUntil(lambda: dialog._checking is None, timeout=30_000)
+    assert dialog.state == "running" and dialog.cancel_btn.isEnabled()
+    assert not dialog.resume_btn.isEnabled() and not dialog.start_btn.isEnabled()
     qtbot.waitUntil(lambda: dialog.state != "running", timeout=180_000)
     assert dialog.state == "finished", dialog.log_view.toPlainText()[-2000:]
     assert json.loads((dialog.run_dir / "state.json").read_text())["epoch"] == 4
     assert [int(h["epoch"]) for h in dialog.curves.history] == [1, 2, 3, 4]
     assert not dialog.resume_btn.isEnabled()  # finished: nothing left to resume
-    assert not make_dialog(qtbot, current_model, runs, medium_csv).resume_btn.isEnabled()
+    assert not make_dialog(qtbot, current_model, runs, medium_csv, settings).resume_btn.isEnabled()
 
 
 def test_trainer_crash_is_reported_with_its_log(qtbot, tmp_path, current_model, tiny_csv):

@@ -17,6 +17,7 @@ from conftest import ROOT
 from model.checkpoint import load_model, read_metadata
 from model.events import VERSION, from_json
 from model.litert import file_sha256, tflite_path
+from model.rundir import RunDir
 from model.training import TrainConfig, TrainingCancelled, train
 
 pytestmark = pytest.mark.slow
@@ -72,8 +73,15 @@ def test_kill_and_resume_continues_epochs_and_optimizer(tiny_csv, tmp_path):
             break
         assert proc.poll() is None, "trainer exited before its first checkpoint"
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)  # a crash: no chance to clean up
-    proc.wait()
+    proc.send_signal(signal.SIGSTOP)  # held mid-run: a second trainer on its folder is refused
+    try:
+        assert RunDir(run).in_use() and not RunDir(run).stopped
+        second = run_cli("train", "--resume", run)
+        assert second.returncode == 2 and "is being trained by another process" in second.stderr, second.stderr
+    finally:
+        proc.send_signal(signal.SIGKILL)  # a crash: no chance to clean up
+        proc.wait()
+    assert RunDir(run).stopped  # the lock went with the process
     state = json.loads((run / "state.json").read_text())
     assert 1 <= state["epoch"] < 3
     killed_at = state["epoch"]

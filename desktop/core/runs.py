@@ -97,12 +97,40 @@ def list_models(root: Path | None = None) -> list[ModelEntry]:
 
 
 def resumable_runs(root: Path | None = None) -> list[Path]:
-    """Run folders that stopped before they finished, newest first."""
+    """Run folders that stopped before they finished and that no process trains now, newest first."""
     root = root or runs_dir()
     if not root.is_dir():
         return []
-    runs = [r for r in root.iterdir() if RunDir(r).state.is_file() and not RunDir(r).finished]
+    runs = [r for r in root.iterdir() if RunDir(r).stopped]
     return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+@dataclass(frozen=True)
+class StoppedRun:
+    """A run that stopped before its end, as the Retrain dialog offers it to Resume."""
+
+    path: Path
+    epochs_done: int
+    epochs: int | None  # planned; None when its settings cannot be read
+    data: str | None
+    photos: bool  # trained on the faces found in photos (--detect)
+
+    def describe(self) -> str:
+        of = f" of {self.epochs}" if self.epochs else ""
+        on = f" on {Path(self.data).name}{' (photos)' if self.photos else ''}" if self.data else ""
+        return f"{self.path.name}: stopped after {self.epochs_done}{of} epoch(s){on}"
+
+
+def last_stopped_run(root: Path | None = None) -> StoppedRun | None:
+    """The newest run that can go on (:func:`resumable_runs`), with what it was training."""
+    runs = resumable_runs(root)
+    if not runs:
+        return None
+    folder = RunDir(runs[0])
+    settings = folder.settings()
+    epochs = settings.get("epochs")
+    return StoppedRun(folder.path, folder.epochs_done(), epochs if isinstance(epochs, int) else None,
+                      settings.get("data"), bool(settings.get("detect")))  # fmt: skip
 
 
 def new_run_dir(root: Path | None = None) -> Path:

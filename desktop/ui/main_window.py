@@ -382,6 +382,7 @@ class MainWindow(QMainWindow):
             dialog.model_chosen.connect(self.use_model)
         elif dialog.state != "running":
             dialog.current_model = self._current_model_path()  # fine-tune and compare against what is in use now
+            dialog.offer_stopped_run()  # one stopped since (another window, the command line)
         dialog.show()
         dialog.raise_()
         dialog.activateWindow()

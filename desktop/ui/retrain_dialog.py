@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.errors import unexpected_error_message
-from desktop.core.runs import new_run_dir, resumable_runs, trainer_command
+from desktop.core.runs import last_stopped_run, new_run_dir, trainer_command
 from desktop.ui.curves import CurvesWidget
 from desktop.ui.tasks import LatestTask
 from model import events
@@ -102,8 +102,8 @@ class RetrainDialog(QDialog):
         self._started_at = 0.0
         self._plan = {"epochs": 1, "initial": 0, "steps": 1}
         self._build()
-        self._offer_stopped_run()
         self._set_state("idle")
+        self.offer_stopped_run()
         saved = str(self.settings.value("retrain/data", "") or "")
         if saved:
             self.data_edit.setText(saved)
@@ -178,24 +178,28 @@ class RetrainDialog(QDialog):
         running = state == "running"
         self.start_btn.setEnabled(state in ("valid", "finished", "failed", "cancelled") and self.valid_path is not None)
         self.cancel_btn.setEnabled(running)
-        stopped = self.run_dir is not None and RunDir(self.run_dir).resumable and not RunDir(self.run_dir).finished
-        self.resume_btn.setEnabled(not running and stopped)
+        self.resume_btn.setEnabled(not running and self.run_dir is not None and RunDir(self.run_dir).stopped)
         self.use_btn.setEnabled(state == "finished" and self.best_model is not None and self.best_model.exists())
         for w in (self.data_edit, self.detect, self.epochs, self.batch_size, self.start_from, self.lr, self.augment):
             w.setEnabled(not running)
 
-    def _offer_stopped_run(self) -> None:
-        """The newest run that stopped before its end (cancelled, failed, or the app closed or killed while it
-        trained) is offered to Resume, so no finished epoch is lost to a restart."""
-        runs = resumable_runs(self.runs_root)
-        if not runs:
+    def offer_stopped_run(self) -> None:
+        """Offer the newest run that stopped before its end (cancelled, failed, or cut off by closing or killing
+        the app) to Resume, so no finished epoch is lost to a restart. Not while a run trains or its result shows,
+        nor over a run of this dialog that can itself be resumed."""
+        if self.state in ("running", "finished") or (self.run_dir is not None and RunDir(self.run_dir).stopped):
             return
-        self.run_dir = runs[0]
-        done, total = RunDir(self.run_dir).epochs_done(), RunDir(self.run_dir).epochs_planned()
+        stopped = last_stopped_run(self.runs_root)
+        if stopped is None:
+            return
+        self.run_dir = stopped.path
+        said = self.result_label.text()  # why the last run failed stays on screen
         self.result_label.setText(
-            f"A run stopped after {done}{f' of {total}' if total else ''} epoch(s) ({self.run_dir.name}); "
-            "<b>Resume</b> continues it, <b>Start</b> begins a new one."
+            (f"{said}<br>" if said else "")
+            + f"{stopped.describe()}. <b>Resume</b> continues it, with its own data and settings; <b>Start</b> "
+            "begins a new run with the ones above."
         )
+        self._set_state(self.state)
 
     # ------------------------------------------------------------------ data set check
     def _browse_file(self) -> None:
@@ -232,7 +236,8 @@ class RetrainDialog(QDialog):
         self.valid_path = path
         self.settings.setValue("retrain/data", path)
         self.summary_label.setText(format_summary(summary))
-        self._set_state("valid")
+        if self.state != "running":  # Resume may have started a run while the check ran
+            self._set_state("valid")
 
     def _on_check_failed(self, path: str, exc: Exception) -> None:
         if path != self.data_edit.text().strip():
@@ -246,7 +251,8 @@ class RetrainDialog(QDialog):
             message = unexpected_error_message(exc)
         self._checking = None
         self.summary_label.setText(f"<span style='color:#c0392b'><b>Cannot use this data set:</b> {message}</span>")
-        self._set_state("invalid")
+        if self.state != "running":
+            self._set_state("invalid")
 
     # ------------------------------------------------------------------ the trainer process
     def training_arguments(self) -> list[str]:
@@ -283,7 +289,7 @@ class RetrainDialog(QDialog):
         self._launch(self.training_arguments())
 
     def resume(self) -> None:
-        if self.run_dir is None:
+        if self.run_dir is None or self.state == "running":
             return
         self._launch(
             ["train", "--resume", str(self.run_dir), "--compare", str(self.current_model), "--progress-jsonl", "-"]
@@ -425,6 +431,7 @@ class RetrainDialog(QDialog):
             self.process.deleteLater()  # one QProcess per run, not one more kept for every run
         self.process = None
         self._set_state(state)
+        self.offer_stopped_run()  # a run that failed before its first epoch leaves an older one to resume
 
     def _show_result(self, event: events.Done) -> None:
         self.best_model = Path(event.best_model)
