@@ -117,3 +117,11 @@ class FakeV4L2Capture:
 
     def release(self) -> None:
         self.released = True
+
+
+def stop_trainer(dialog) -> None:
+    """Kill a Retrain dialog's trainer: a test that fails mid-run must not hang on the "Stop training?" question
+    when its widgets are closed."""
+    if dialog is not None and dialog.process is not None:
+        dialog.process.kill()
+        dialog.process.waitForFinished(5000)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from desktop_support import stop_trainer
 from PySide6.QtCore import QSettings, Qt
 
 from desktop.core.runs import finished_runs, list_models, resumable_runs
@@ -26,16 +27,9 @@ def current_model(tmp_path) -> Path:
     return path
 
 
-def _stop_trainer(dialog: RetrainDialog) -> None:
-    """A test that fails mid-run must not hang on the dialog's "Stop training?" question when it is closed."""
-    if dialog.process is not None:
-        dialog.process.kill()
-        dialog.process.waitForFinished(5000)
-
-
 def make_dialog(qtbot, model: Path, runs: Path, data: Path, settings=None) -> RetrainDialog:
     dialog = RetrainDialog(model, runs_root=runs, settings=settings)
-    qtbot.addWidget(dialog, before_close_func=_stop_trainer)
+    qtbot.addWidget(dialog, before_close_func=stop_trainer)
     dialog.data_edit.setText(str(data))
     dialog.check_dataset()
     qtbot.waitUntil(lambda: dialog.state in ("valid", "invalid"), timeout=30_000)
@@ -124,7 +118,7 @@ def test_cancel_then_resume_after_the_app_restarts(qtbot, tmp_path, current_mode
     # The app closed and opened again: its Retrain dialog offers the stopped run, and Resume finishes it,
     # clicked before the remembered data set's check has come back (the check must not end the "running" state).
     dialog = RetrainDialog(current_model, runs_root=runs, settings=settings)
-    qtbot.addWidget(dialog, before_close_func=_stop_trainer)
+    qtbot.addWidget(dialog, before_close_func=stop_trainer)
     assert dialog.state == "checking" and dialog.resume_btn.isEnabled() and dialog.run_dir == resumable_runs(runs)[0]
     assert f"stopped after {state['epoch']} of 4 epoch(s) on {medium_csv.name}" in dialog.result_label.text()
     dialog.resume()  # as the button does, with no events processed between: the check is still out

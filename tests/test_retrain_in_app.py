@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from desktop_support import REPO
+from desktop_support import REPO, stop_trainer
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QToolBar
 
@@ -37,7 +37,7 @@ def settings(tmp_path):
 
 def make_window(qtbot, classifier, source, settings, runs=None) -> MainWindow:
     window = MainWindow(classifier, source=str(source), settings=settings, runs_root=runs)
-    qtbot.addWidget(window)
+    qtbot.addWidget(window, before_close_func=lambda w: stop_trainer(w.retrain_dialog))
     window.show()
     qtbot.waitUntil(lambda: window.last is not None and window.last.processed >= 2, timeout=30_000)
     return window
