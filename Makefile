@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,package]"
 	@touch $(STAMP)
 
-# Stamped only once nothing is missing: a failed install (no network, no sudo) is tried again next time.
+# Not stamped after a failed apt-get (no network): tried again next time (install_qt_deps.sh says when).
 .qtdeps: scripts/install_qt_deps.sh
 	@bash scripts/install_qt_deps.sh && touch .qtdeps || true
 

@@ -19,8 +19,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
+import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -28,6 +31,8 @@ from pathlib import Path
 from typing import IO
 
 from model.checkpoint import atomic_write_json
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,7 @@ class RunDir:
                 if not _try_lock(fh):
                     return True
                 _unlock(fh)
-        except OSError:
+        except OSError:  # a file system without locks, or a folder we may not write: not known to be in use
             return False
         return False
 
@@ -133,22 +138,39 @@ class RunDir:
 
         An OS lock, so a trainer that is killed or crashes releases it with its process, and its run stays
         resumable. Held again by the same process (the command line, then :func:`model.training.train`), it is
-        already held.
+        already held: one trainer per process, on its main thread. On a file system without locks (some network
+        mounts) the run goes on unlocked, with a warning. A folder made here and left with nothing but the lock
+        (the run failed before its first epoch) is removed.
         """
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
         key = self.path.resolve()
         if key in _HELD:
             yield
             return
-        self.path.mkdir(parents=True, exist_ok=True)
-        with self.lock.open("a+") as fh:
-            if not _try_lock(fh):
-                raise FileExistsError(f"{self.path} is being trained by another process; wait for it or stop it")
-            _HELD.add(key)
-            try:
-                yield
-            finally:
-                _HELD.discard(key)
-                _unlock(fh)
+        try:
+            with self.lock.open("a+") as fh:
+                try:
+                    held = _try_lock(fh, wait=2.0)  # a probe (in_use) holds it for an instant
+                except OSError as exc:
+                    log.warning("%s: cannot lock the run folder (%s); make sure no other trainer uses it", self, exc)
+                    held = None
+                if held is False:
+                    raise FileExistsError(f"{self.path} is being trained by another process; wait for it or stop it")
+                _HELD.add(key)
+                try:
+                    yield
+                finally:
+                    _HELD.discard(key)
+                    if held:
+                        _unlock(fh)
+        finally:
+            if created and [p.name for p in self.path.iterdir()] == [self.lock.name]:
+                try:
+                    self.lock.unlink()
+                    self.path.rmdir()
+                except OSError:
+                    pass
 
     def epochs_done(self) -> int:
         """Complete epochs saved (0 when there is no readable state)."""
@@ -169,22 +191,34 @@ class RunDir:
 
 #: Run folders this process holds (:meth:`RunDir.hold`).
 _HELD: set[Path] = set()
+#: What a lock held by another process fails with (EACCES and EDEADLOCK: Windows' msvcrt).
+_HELD_ERRNOS = {errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, getattr(errno, "EDEADLOCK", errno.EDEADLK)}
 
 
-def _try_lock(fh: IO[str]) -> bool:
-    fh.seek(0)
-    try:
-        if os.name == "nt":
-            import msvcrt
+def _try_lock(fh: IO[str], wait: float = 0.0) -> bool:
+    """Take the lock without blocking (trying again for ``wait`` seconds): False if another holder has it.
 
-            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-        else:
-            import fcntl
+    Other errors (a file system without locks) are raised: they do not mean that the run is in use.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        fh.seek(0)
+        try:
+            if os.name == "nt":
+                import msvcrt
 
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
+                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno not in _HELD_ERRNOS:
+                raise
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
 
 
 def _unlock(fh: IO[str]) -> None:

@@ -128,9 +128,9 @@ def last_stopped_run(root: Path | None = None) -> StoppedRun | None:
         return None
     folder = RunDir(runs[0])
     settings = folder.settings()
-    epochs = settings.get("epochs")
+    epochs, data = settings.get("epochs"), settings.get("data")
     return StoppedRun(folder.path, folder.epochs_done(), epochs if isinstance(epochs, int) else None,
-                      settings.get("data"), bool(settings.get("detect")))  # fmt: skip
+                      data if isinstance(data, str) else None, settings.get("detect") is True)  # fmt: skip
 
 
 def new_run_dir(root: Path | None = None) -> Path:

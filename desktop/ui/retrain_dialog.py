@@ -8,6 +8,7 @@ user presses **Use this model** after a finished run.
 
 from __future__ import annotations
 
+import html
 import logging
 import time
 from pathlib import Path
@@ -101,6 +102,7 @@ class RetrainDialog(QDialog):
         self._error_message: str | None = None
         self._started_at = 0.0
         self._plan = {"epochs": 1, "initial": 0, "steps": 1}
+        self._offer = ""  # the result label's offer of a stopped run (offer_stopped_run)
         self._build()
         self._set_state("idle")
         self.offer_stopped_run()
@@ -189,16 +191,16 @@ class RetrainDialog(QDialog):
         nor over a run of this dialog that can itself be resumed."""
         if self.state in ("running", "finished") or (self.run_dir is not None and RunDir(self.run_dir).stopped):
             return
+        said = self.result_label.text().replace(self._offer, "").removesuffix("<br>")  # why the last run ended
         stopped = last_stopped_run(self.runs_root)
-        if stopped is None:
-            return
-        self.run_dir = stopped.path
-        said = self.result_label.text()  # why the last run failed stays on screen
-        self.result_label.setText(
-            (f"{said}<br>" if said else "")
-            + f"{stopped.describe()}. <b>Resume</b> continues it, with its own data and settings; <b>Start</b> "
-            "begins a new run with the ones above."
-        )
+        self._offer = ""
+        if stopped is not None:
+            self.run_dir = stopped.path
+            self._offer = (
+                f"{html.escape(stopped.describe())}. <b>Resume</b> continues it, with its own data and settings; "
+                "<b>Start</b> begins a new run with the ones above."
+            )
+        self.result_label.setText(f"{said}<br>{self._offer}" if said and self._offer else said or self._offer)
         self._set_state(self.state)
 
     # ------------------------------------------------------------------ data set check
@@ -236,8 +238,8 @@ class RetrainDialog(QDialog):
         self.valid_path = path
         self.settings.setValue("retrain/data", path)
         self.summary_label.setText(format_summary(summary))
-        if self.state != "running":  # Resume may have started a run while the check ran
-            self._set_state("valid")
+        # Resume may have started a run while the check ran; it may even have ended: keep its state
+        self._set_state("valid" if self.state in ("idle", "checking", "valid", "invalid") else self.state)
 
     def _on_check_failed(self, path: str, exc: Exception) -> None:
         if path != self.data_edit.text().strip():
@@ -251,8 +253,7 @@ class RetrainDialog(QDialog):
             message = unexpected_error_message(exc)
         self._checking = None
         self.summary_label.setText(f"<span style='color:#c0392b'><b>Cannot use this data set:</b> {message}</span>")
-        if self.state != "running":
-            self._set_state("invalid")
+        self._set_state("invalid" if self.state in ("idle", "checking", "valid", "invalid") else self.state)
 
     # ------------------------------------------------------------------ the trainer process
     def training_arguments(self) -> list[str]:
@@ -410,6 +411,8 @@ class RetrainDialog(QDialog):
             self.result_label.setText(
                 f"Cancelled. The run keeps {epoch} finished epoch(s); <b>Resume</b> continues it. "
                 "The model in use is unchanged."
+                if epoch
+                else "Cancelled before its first epoch ended: nothing to resume. The model in use is unchanged."
             )
             self._finish("cancelled")
         elif exit_status == QProcess.ExitStatus.NormalExit and exit_code == 0 and self._done_event:
