@@ -165,3 +165,28 @@ def test_a_stream_recorded_from_the_trainer_before_the_event_types_still_drives_
     assert "Average of epochs 4–10: validation 66.8% (kept as the run's best model)" in log_text
     assert log_text.splitlines()[-1] == "a line that is not an event"
     assert dialog._done_event is not None and dialog._done_event.best_model == str(tmp_path / "run" / "best.keras")
+
+
+def test_the_offer_of_a_stopped_run_follows_the_runs_folder(qtbot, tmp_path, current_model):
+    """The dialog offers the newest stopped run; offered again (Models ▸ Retrain…), it replaces its offer instead
+    of adding one, and takes it back when no run is left to resume."""
+    import os
+
+    runs = tmp_path / "runs"
+    for i, name in enumerate(("older", "newer")):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "config.json").write_text(json.dumps({"epochs": 5, "data": f"/data/<{name}>.csv"}))
+        (runs / name / "state.json").write_text(json.dumps({"epoch": i + 1}))
+        os.utime(runs / name, (1_000_000 + i, 1_000_000 + i))
+    dialog = RetrainDialog(current_model, runs_root=runs)
+    qtbot.addWidget(dialog)
+    assert dialog.run_dir == runs / "newer" and dialog.resume_btn.isEnabled()
+    assert "newer: stopped after 2 of 5 epoch(s) on &lt;newer&gt;.csv" in dialog.result_label.text()
+    (runs / "newer" / "metrics.json").write_text("{}")  # finished meanwhile, from the command line
+    dialog.offer_stopped_run()
+    text = dialog.result_label.text()
+    assert dialog.run_dir == runs / "older" and "older: stopped after 1 of 5" in text
+    assert "newer" not in text and text.count("Resume</b> continues it") == 1
+    (runs / "older" / "state.json").unlink()
+    dialog.offer_stopped_run()
+    assert dialog.result_label.text() == "" and not dialog.resume_btn.isEnabled()
