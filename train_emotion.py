@@ -434,7 +434,7 @@ def detected_dataset(data: str | Path, *, skip_bad: bool, cache: Path | None = N
     again (~10 minutes per 1,000 photos); it is used only while the folder's files are the ones it was made
     from (names, sizes and times).
     """
-    photos = _photos_id(Path(data), skip_bad)
+    photos = _photos_id(Path(data), skip_bad) if cache is not None else ""  # a walk of the folder: only to cache
     found = _read_faces(cache, photos, data) if cache is not None else None
     if found is None:
         found = _find_faces(data, skip_bad=skip_bad)
